@@ -1,0 +1,30 @@
+# Quick start: `make run` (set up + run the default job), `make test` (set up + whole suite).
+VENV   ?= .venv
+PYTHON ?= python3
+BIN    := $(VENV)/bin
+
+# The offline product: no hub, local litellm price map, no Prefect telemetry.
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export LITELLM_LOCAL_MODEL_COST_MAP ?= True
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: install run test clean
+
+$(BIN)/elad: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[test]'
+	$(BIN)/python -m compileall -q elad_core flows tasks
+	touch $(BIN)/elad
+
+install: $(BIN)/elad
+
+run: install
+	$(BIN)/elad run $(ARGS)
+
+test: install
+	$(BIN)/python -m pytest -q $(ARGS)
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,188 @@
+"""Teacher annotators (DESIGN.md §2.3): `cot` (solve from scratch) and `clear` (ELAD's CLEAR).
+
+CLEAR (Zhang et al., ELAD, Findings of ACL 2024, §3.2) revises one student explanation in a
+multi-turn dialogue: each student step is proposed in turn; while the teacher says "yes" its own
+version ŝᵢ of the step is kept; at the first "no" the teacher's reply supplies the remaining
+steps and the final answer; if every step is accepted the teacher is asked once for the answer.
+
+Replies are parsed leniently and never raise (STYLE §6): an unreadable reply gives an Annotation
+with status "unparsable" and its raw text. PermanentTeacherError -> status "failed";
+TransientTeacherError propagates to the caller, which retries the whole batch (DESIGN §3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from dataclasses import dataclass, replace
+
+from elad_core import prompts
+from elad_core.errors import PermanentTeacherError, TransientTeacherError
+from elad_core.parsing import ANSWER_MARK, parse_answer, split_steps
+from elad_core.records import Annotation
+from elad_core.teacher_client import TeacherClient, TeacherReply
+
+logger = logging.getLogger(__name__)
+
+ANNOTATORS = ("cot", "clear")
+
+# "Yes." / "**No**:" / "> yes," at the start of a reply; group 1 is the verdict.
+_VERDICT_RE = re.compile(r"^[\s*_#>`\"']*(yes|no)\b[\s*_`\"'.,:;!\-]*", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class AnnotationRequest:
+    """One selected question. explanation: the student sample CLEAR revises (None for CoT);
+    sample_index: which of the K samples it is (recorded as Annotation.revised_sample)."""
+
+    question_id: str
+    question: str
+    explanation: str | None = None
+    sample_index: int | None = None
+
+
+class _Dialogue:
+    """Usage and raw replies accumulated over all calls made for one question."""
+
+    def __init__(self, client: TeacherClient):
+        self.client = client
+        self.texts: list[str] = []
+        self.prompt_tokens = self.completion_tokens = self.n_requests = 0
+        self.cost_usd = 0.0
+
+    async def ask(self, messages: list[dict]) -> TeacherReply:
+        self.n_requests += 1
+        reply = await self.client.chat(messages)
+        self.texts.append(reply.text)
+        self.prompt_tokens += reply.prompt_tokens
+        self.completion_tokens += reply.completion_tokens
+        self.cost_usd += reply.cost_usd
+        return reply
+
+    def record(self, req: AnnotationRequest, annotator: str, status: str, *, target: str = "",
+               answer: str | None = None, accepted: int | None = None,
+               error: str = "") -> Annotation:
+        return Annotation(
+            question_id=req.question_id, annotator=annotator, status=status, target=target,
+            answer=answer, revised_sample=req.sample_index, accepted_steps=accepted,
+            raw=json.dumps(self.texts), error=error, prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens, cost_usd=self.cost_usd,
+            n_requests=self.n_requests,
+        )
+
+
+def parse_verdict(text: str) -> tuple[str | None, str]:
+    """Teacher CLEAR reply -> ("yes" | "no" | None, the text after the verdict)."""
+    m = _VERDICT_RE.match(text)
+    if m is None:
+        return None, text
+    return m.group(1).lower(), text[m.end():]
+
+
+def _solution(text: str, family: str) -> tuple[list[str], str | None]:
+    """Steps before the last `####` line and the normalised answer (None if unreadable)."""
+    parsed = parse_answer(text, family)
+    if parsed.status != "ok":
+        return split_steps(text), None
+    return split_steps(text[: text.rfind(ANSWER_MARK)]), parsed.answer
+
+
+async def annotate_cot(client: TeacherClient, req: AnnotationRequest,
+                       family: str = "number") -> Annotation:
+    """CoT annotation: one call, the teacher solves the question from scratch (DESIGN §2.3).
+
+    Returns status ok (target = steps + `#### answer`), unparsable (no readable answer) or
+    failed (PermanentTeacherError). Raises TransientTeacherError.
+    """
+    dialogue = _Dialogue(client)
+    try:
+        reply = await dialogue.ask(prompts.cot_messages(req.question))
+    except PermanentTeacherError as exc:
+        return dialogue.record(req, "cot", "failed", error=str(exc))
+    steps, answer = _solution(reply.text, family)
+    if answer is None:
+        return dialogue.record(req, "cot", "unparsable")
+    target = prompts.student_target("\n".join(steps), answer)
+    return dialogue.record(req, "cot", "ok", target=target, answer=answer)
+
+
+async def annotate_clear(client: TeacherClient, req: AnnotationRequest, family: str = "number",
+                         max_turns: int = 16) -> Annotation:
+    """CLEAR revision of `req.explanation` (DESIGN §2.3); at most max(max_turns, 2) calls.
+
+    When the turns run out before the student's steps do, the teacher is asked for the final
+    answer (CLEAR_FINAL) with the steps accepted so far. No explanation or no steps: one CoT
+    call, recorded as annotator "clear" with accepted_steps 0. Raises TransientTeacherError.
+    """
+    student_steps = split_steps(req.explanation or "")
+    if not student_steps:
+        return replace(await annotate_cot(client, req, family), annotator="clear", accepted_steps=0)
+    dialogue = _Dialogue(client)
+    messages = [{"role": "system", "content": prompts.TEACHER_SYSTEM},
+                prompts.clear_first_message(req.question, student_steps[0])]
+    revised: list[str] = []
+    try:
+        for i, step in enumerate(student_steps):
+            if i > 0:
+                messages.append(prompts.clear_next_message(step))
+            reply = await dialogue.ask(messages)
+            messages.append({"role": "assistant", "content": reply.text})
+            verdict, rest = parse_verdict(reply.text)
+            if verdict is None:
+                return dialogue.record(req, "clear", "unparsable", accepted=len(revised))
+            if verdict == "no":
+                return _finish(dialogue, req, revised, rest, family)
+            own = split_steps(rest)
+            revised.append(own[0] if own else step)
+            if dialogue.n_requests >= max_turns - 1:
+                break
+        messages.append(prompts.clear_final_message())
+        reply = await dialogue.ask(messages)
+    except PermanentTeacherError as exc:
+        return dialogue.record(req, "clear", "failed", accepted=len(revised), error=str(exc))
+    return _finish(dialogue, req, revised, reply.text, family)
+
+
+def _finish(dialogue: _Dialogue, req: AnnotationRequest, revised: list[str], text: str,
+            family: str) -> Annotation:
+    """Target = accepted ŝ₁..ŝᵢ + the steps and `#### answer` of the closing reply `text`."""
+    steps, answer = _solution(text, family)
+    if answer is None:
+        return dialogue.record(req, "clear", "unparsable", accepted=len(revised))
+    target = prompts.student_target("\n".join(revised + steps), answer)
+    return dialogue.record(req, "clear", "ok", target=target, answer=answer, accepted=len(revised))
+
+
+def annotate_batch(client: TeacherClient, annotator: str, requests: list[AnnotationRequest],
+                   family: str = "number", max_turns: int = 16) -> list[Annotation]:
+    """Annotate `requests` concurrently (bounded by the client's semaphore); call from sync code.
+
+    Returns one Annotation per request, in request order. If any request hit a transient
+    failure, raises TransientTeacherError after all have finished (message: how many of how
+    many; retry_after_s: the largest hint), so the caller retries the whole batch.
+    """
+    if annotator not in ANNOTATORS:
+        raise ValueError(f"unknown annotator {annotator!r}; expected one of {ANNOTATORS}")
+
+    async def run() -> list[Annotation | BaseException]:
+        if annotator == "cot":
+            calls = [annotate_cot(client, r, family) for r in requests]
+        else:
+            calls = [annotate_clear(client, r, family, max_turns) for r in requests]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    results = asyncio.run(run())
+    transient = [r for r in results if isinstance(r, TransientTeacherError)]
+    for r in results:
+        if isinstance(r, BaseException) and not isinstance(r, TransientTeacherError):
+            raise r
+    if transient:
+        hints = [e.retry_after_s for e in transient if e.retry_after_s is not None]
+        raise TransientTeacherError(
+            f"{len(transient)} of {len(requests)} teacher requests failed transiently "
+            f"(first: {transient[0]}); retry the batch",
+            retry_after_s=max(hints) if hints else None,
+        )
+    return results  # type: ignore[return-value]

@@ -1,0 +1,177 @@
+"""Typed run configuration (STYLE §4): one `RunConfig` is the flow parameter.
+
+Groups DataConfig, StudentConfig, SelectionConfig, TeacherConfig, TrainConfig, EvalConfig.
+Unknown keys are rejected. The same config loads from YAML, the CLI and a deployment.
+Defaults are the embedded demo of DESIGN.md §2 (GSM8K subset, tiny student, oracle teacher).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from elad_core.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Strict):
+    dataset: str = "gsm8k"  # "gsm8k" (embedded copy), a .jsonl path, or a hub dataset id
+    hub_config: str | None = "main"  # hub dataset config name (GSM8K's is "main")
+    pool_split: str = "train"  # unlabelled pool (gold is used only by the oracle teacher)
+    eval_split: str = "test"  # held-out evaluation split
+    pool_size: int | None = Field(512, ge=1)  # seeded subset of the pool; None = all
+    eval_size: int | None = Field(100, ge=1)  # seeded subset of the eval split; None = all
+    family: Literal["number", "option", "label", "yesno"] = "number"
+
+
+class EmbeddedStudentConfig(_Strict):
+    """The tiny Llama-architecture student created from a config (no pretrained weights)."""
+
+    vocab_size: int = Field(768, ge=300)  # byte-level BPE, digits split one per token
+    hidden_size: int = Field(128, ge=8)
+    num_layers: int = Field(3, ge=1)
+    num_heads: int = Field(4, ge=1)
+    intermediate_size: int = Field(384, ge=8)
+    max_position_embeddings: int = Field(512, ge=64)
+
+
+class StudentConfig(_Strict):
+    model: str = "embedded"  # "embedded", a hub id or a local path of a causal LM
+    embedded: EmbeddedStudentConfig = EmbeddedStudentConfig()
+    k_samples: int = Field(4, ge=1)  # K explanations per question (DESIGN §2.2)
+    temperature: float = Field(0.7, gt=0)  # τ for sampling
+    max_new_tokens: int = Field(160, ge=8)  # per explanation
+    generate_batch_size: int = Field(64, ge=1)  # sequences per generate() call
+    shard_questions: int = Field(128, ge=1)  # questions per cached sampling task
+    probe_max_new_tokens: int = Field(8, ge=1)  # EGSS probe decode length
+    probe_batch_size: int = Field(128, ge=1)
+    max_probe_steps: int = Field(12, ge=1)  # probes use at most this many steps per sample
+    device: str = "cpu"
+
+
+class SelectionConfig(_Strict):
+    selector: str = "egss"  # see elad_core.selectors.SELECTORS
+    seed_size: int = Field(128, ge=1)  # B0: random questions annotated with CoT in round 0
+    per_round: int = Field(64, ge=1)  # B: questions selected per later round
+    egss_lambda: float = Field(1.0, ge=0)  # EGSS = U_inter + λ·U_intra
+
+
+class TeacherConfig(_Strict):
+    model: str = "oracle"  # "oracle" (local test double) or any litellm model string
+    api_base: str | None = None  # e.g. http://127.0.0.1:8000/v1; set automatically for oracle
+    api_key_env: str | None = None  # environment variable holding the key (never the key)
+    seed_annotator: Literal["cot", "clear"] = "cot"
+    annotator: Literal["cot", "clear"] = "clear"
+    max_concurrency: int = Field(8, ge=1)  # concurrent requests inside one batch
+    batch_size: int = Field(16, ge=1)  # questions per cached teacher task
+    timeout_s: float = Field(60.0, gt=0)
+    max_tokens: int = Field(512, ge=16)
+    temperature: float = Field(0.0, ge=0)
+    retries: int = Field(4, ge=0)  # Prefect task retries for transient errors
+    retry_delay_s: float = Field(1.0, ge=0)  # first backoff; doubles each retry, with jitter
+    input_cost_per_1m_usd: float | None = None  # None: litellm's price map (0 if unknown)
+    output_cost_per_1m_usd: float | None = None
+    filter_wrong_teacher: bool = False  # drop annotations disagreeing with gold (if gold)
+    max_clear_turns: int = Field(16, ge=1)
+    oracle_latency_s: float = Field(0.0, ge=0)  # oracle only: injected latency per request
+
+
+class TrainConfig(_Strict):
+    mode: Literal["auto", "full", "lora"] = "auto"  # auto: full for embedded, LoRA otherwise
+    steps: int = Field(300, ge=1)
+    batch_size: int = Field(16, ge=1)
+    lr: float = Field(2e-3, gt=0)  # full fine-tuning of the from-scratch student
+    lora_lr: float = Field(2e-4, gt=0)
+    warmup_steps: int = Field(30, ge=0)
+    min_lr_ratio: float = Field(0.1, ge=0, le=1)  # cosine decays to this × lr
+    weight_decay: float = Field(0.0, ge=0)
+    grad_clip: float = Field(1.0, gt=0)
+    max_length: int = Field(384, ge=16)  # tokens, prompt + target
+    bf16: bool = True  # bf16 autocast (CPU and GPU)
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    lora_dropout: float = Field(0.0, ge=0, lt=1)
+    lora_target_modules: str | list[str] = "all-linear"
+    # None = auto: LoRA retrains the adapter from the base each round (DESIGN §2 default);
+    # full fine-tuning of the from-scratch student continues from the last round's weights.
+    continue_from_last: bool | None = None
+
+
+class EvalConfig(_Strict):
+    max_new_tokens: int = Field(160, ge=8)
+    batch_size: int = Field(64, ge=1)
+
+
+class RunConfig(_Strict):
+    run_name: str = Field("gsm8k-demo", pattern=r"^[A-Za-z0-9_.-]+$")
+    runs_dir: Path = Path("runs")
+    seed: int = 0
+    rounds: int = Field(3, ge=1)  # round 0 (seed) + rounds-1 active rounds
+    max_teacher_tokens: int | None = Field(None, ge=1)  # stop before exceeding
+    max_cost_usd: float | None = Field(None, gt=0)
+    data: DataConfig = DataConfig()
+    student: StudentConfig = StudentConfig()
+    selection: SelectionConfig = SelectionConfig()
+    teacher: TeacherConfig = TeacherConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+
+    @model_validator(mode="after")
+    def _check(self) -> "RunConfig":
+        from elad_core.selectors import SELECTORS
+
+        if self.selection.selector not in SELECTORS:
+            raise ValueError(
+                f"unknown selector {self.selection.selector!r}; choose one of {sorted(SELECTORS)}"
+            )
+        return self
+
+    @property
+    def run_dir(self) -> Path:
+        return self.runs_dir / self.run_name
+
+
+def _format_validation(err: ValidationError, source: str) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"]) or "(config)"
+        parts.append(f"{source}: option '{loc}': {e['msg']}")
+    return "; ".join(parts)
+
+
+def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Build a RunConfig from an optional YAML file plus dotted-key overrides.
+
+    overrides: {"selection.selector": "random", ...}; None values are ignored.
+    Raises ConfigError naming the file and the option on any invalid or unknown key.
+    """
+    data: dict[str, Any] = {}
+    source = "config"
+    if path is not None:
+        source = str(path)
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: top level must be a mapping of options")
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        node = data
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(exc, source)) from None

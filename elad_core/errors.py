@@ -1,0 +1,36 @@
+"""The project's exception hierarchy (STYLE.md §11): messages say what went wrong and what to do."""
+
+
+class EladError(Exception):
+    """Base class of every error this project raises on purpose."""
+
+
+class DataError(EladError):
+    """A data file or row is unusable; the message names file, line and field."""
+
+
+class ConfigError(EladError):
+    """A configuration value is invalid; the message names the option."""
+
+
+class TeacherError(EladError):
+    """A teacher call failed."""
+
+
+class TransientTeacherError(TeacherError):
+    """Retry-able failure (429, 5xx, timeout, dropped connection).
+
+    `retry_after_s` carries the server's `Retry-After` hint when it gave one.
+    """
+
+    def __init__(self, message: str, retry_after_s: float | None = None):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class PermanentTeacherError(TeacherError):
+    """Failure that a retry cannot fix (400, 401, 404, unknown question)."""
+
+
+class BudgetExceeded(EladError):
+    """The next step would spend past a teacher-token or dollar budget."""

@@ -1,0 +1,112 @@
+"""Every prompt the project sends, in one place, with a version that is part of cache keys.
+
+Student format (the student is trained on it): `Question: <q>\nAnswer:\n<steps>\n#### <a>`.
+Teacher prompts: CoT from scratch and the CLEAR revision dialogue (ELAD, DESIGN.md §2.3).
+Changing any text here must bump PROMPT_VERSION so cached teacher results are not reused.
+"""
+
+from __future__ import annotations
+
+import re
+
+PROMPT_VERSION = "v1"
+
+ANSWER_CUE = "#### "
+
+
+# ---------------------------------------------------------------- student
+def student_prompt(question: str) -> str:
+    """The text the student continues: its explanation starts right after it."""
+    return f"Question: {question.strip()}\nAnswer:\n"
+
+
+def student_target(steps: str, answer: str) -> str:
+    """Training target after the prompt: steps, one per line, then `#### answer`."""
+    steps = steps.strip()
+    return f"{steps}\n{ANSWER_CUE}{answer}" if steps else f"{ANSWER_CUE}{answer}"
+
+
+def probe_prompt(question: str, steps: list[str]) -> str:
+    """EGSS probe (DESIGN §2.2): question + the first i steps + the answer cue `#### `."""
+    body = "".join(f"{s}\n" for s in steps)
+    return f"{student_prompt(question)}{body}{ANSWER_CUE}"
+
+
+# ---------------------------------------------------------------- teacher
+TEACHER_SYSTEM = (
+    "You are an expert teacher. You write clear step-by-step solutions with one step per line "
+    "and end every solution with a last line of the form '#### <answer>'."
+)
+
+COT_USER = (
+    "Solve the question step by step. Write one step per line and finish with a last line "
+    "'#### <answer>'.\n\nQuestion: {question}"
+)
+
+CLEAR_INSTRUCTIONS = (
+    "If yes, reply 'Yes.' and then give me your version of this step on one line. "
+    "If no, reply 'No.' and then give me the rest of the steps, one per line, and a last line "
+    "'#### <answer>'."
+)
+
+CLEAR_FIRST = (
+    "For question: {question}\nLet's think step by step. Can we start with this step: {step}\n"
+    + CLEAR_INSTRUCTIONS
+)
+
+CLEAR_NEXT = "Can we continue with this step: {step}\n" + CLEAR_INSTRUCTIONS
+
+CLEAR_FINAL = (
+    "All the steps are accepted. What is the final answer? Reply with a last line '#### <answer>'."
+)
+
+_QUESTION_RES = (
+    re.compile(r"For question: (.*?)\nLet's think step by step\.", re.S),
+    re.compile(r"\n\nQuestion: (.*)$", re.S),
+)
+
+
+def cot_messages(question: str) -> list[dict[str, str]]:
+    """Chat messages of a CoT annotation (DESIGN §2.3 `cot`)."""
+    return [
+        {"role": "system", "content": TEACHER_SYSTEM},
+        {"role": "user", "content": COT_USER.format(question=question.strip())},
+    ]
+
+
+def clear_first_message(question: str, step: str) -> dict[str, str]:
+    """Turn 1 of the CLEAR dialogue (ELAD §3.2, DESIGN §2.3)."""
+    return {"role": "user", "content": CLEAR_FIRST.format(question=question.strip(), step=step)}
+
+
+def clear_next_message(step: str) -> dict[str, str]:
+    """A following CLEAR turn proposing the next student step."""
+    return {"role": "user", "content": CLEAR_NEXT.format(step=step)}
+
+
+def clear_final_message() -> dict[str, str]:
+    """Asked once when the teacher accepted every step."""
+    return {"role": "user", "content": CLEAR_FINAL}
+
+
+def question_of(message_text: str) -> str | None:
+    """The question embedded in a CoT or CLEAR first message (used by the oracle teacher)."""
+    for pattern in _QUESTION_RES:
+        m = pattern.search(message_text)
+        if m:
+            return m.group(1).strip()
+    return None
+
+
+def proposed_step(message_text: str) -> str | None:
+    """The student step proposed in a CLEAR turn, or None for other messages."""
+    m = re.search(r"Can we (?:start|continue) with this step: (.*?)\nIf yes,", message_text, re.S)
+    return m.group(1).strip() if m else None
+
+
+# Text that shows the tokenizer of the embedded student the answer format (no gold data):
+# the prompt frame, the answer mark and GSM8K's calculation annotations.
+FORMAT_TEXTS = [
+    student_prompt("What is 12 + 34?") + "12 + 34 = <<12+34=46>>46\n" + ANSWER_CUE + "46",
+    "<<3*4=12>>12 <<10-7=3>>3 <<8/2=4>>4 $5.50 1,000 50% 0.25",
+] * 20

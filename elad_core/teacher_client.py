@@ -1,0 +1,226 @@
+"""The narrow teacher client (STYLE §5, DESIGN §2.3, §3): one async `chat` call through litellm.
+
+Any provider litellm speaks to works (OpenAI, Anthropic, vLLM, Ollama, ...); the offline oracle
+teacher is reached the same way (`openai/oracle` on a loopback `api_base`). Concurrency is
+bounded by a semaphore; litellm's own retries are OFF (retries live in the Prefect task layer);
+errors are mapped to TransientTeacherError (retry) or PermanentTeacherError (record and move on).
+The API key is read from the environment at call time and never logged or stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+import litellm
+
+from elad_core.config import TeacherConfig
+from elad_core.errors import ConfigError, PermanentTeacherError, TransientTeacherError
+
+logger = logging.getLogger(__name__)
+litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" prints on every error
+
+ORACLE_MODEL = "openai/oracle"  # litellm model string of the offline oracle teacher (§2.4)
+# USD per 1M input / output tokens charged for the oracle (simulated: gpt-4o-mini list prices).
+ORACLE_SIMULATED_PRICES = (0.15, 0.60)
+
+_TRANSIENT = (
+    litellm.RateLimitError,
+    litellm.ServiceUnavailableError,
+    litellm.InternalServerError,
+    litellm.BadGatewayError,
+    litellm.APIConnectionError,
+    litellm.Timeout,
+    TimeoutError,
+)
+_PERMANENT = (
+    litellm.BadRequestError,
+    litellm.AuthenticationError,
+    litellm.PermissionDeniedError,
+    litellm.NotFoundError,
+    litellm.UnprocessableEntityError,
+)
+
+
+@dataclass(frozen=True)
+class TeacherReply:
+    """One teacher reply: its text, token usage as reported by the server, cost in USD."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+
+
+def retry_after_s(exc: BaseException) -> float | None:
+    """Seconds from a `Retry-After` / `retry-after-ms` response header of `exc`, else None.
+
+    Accepts delta-seconds (float) and HTTP-dates (RFC 9110 §10.2.3).
+    """
+    # litellm keeps the provider's headers on `litellm_response_headers` (its `response` is a
+    # rebuilt httpx.Response whose headers may be empty); plain openai errors only on `response`.
+    headers = (getattr(exc, "litellm_response_headers", None)
+               or getattr(getattr(exc, "response", None), "headers", None) or {})
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _status_of(exc: BaseException) -> int | None:
+    status = getattr(exc, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+class TeacherClient:
+    """Async chat client for one teacher model.
+
+    model: litellm model string ("openai/gpt-4o-mini", "anthropic/claude-...", "openai/oracle").
+    api_key_env: name of the environment variable holding the key (ConfigError if unset);
+    None -> "no-key" for the oracle, else litellm reads the provider's own variables.
+    timeout_s: per request, seconds. Costs: USD per 1M tokens; None -> litellm's price map
+    (0.0 for models it does not know). `requests_sent` counts every request attempted.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        api_base: str | None = None,
+        api_key_env: str | None = None,
+        timeout_s: float = 60,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        max_concurrency: int = 8,
+        input_cost_per_1m_usd: float | None = None,
+        output_cost_per_1m_usd: float | None = None,
+    ):
+        if api_key_env and not os.environ.get(api_key_env):
+            raise ConfigError(
+                f"teacher.api_key_env: environment variable {api_key_env} is not set; "
+                "export it with the provider's API key (the key itself never goes in a config)"
+            )
+        if max_concurrency < 1:
+            raise ConfigError(f"teacher.max_concurrency must be >= 1, got {max_concurrency}")
+        self.model = model
+        self.api_base = api_base
+        self.timeout_s = timeout_s
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.max_concurrency = max_concurrency
+        self.input_cost_per_1m_usd = input_cost_per_1m_usd
+        self.output_cost_per_1m_usd = output_cost_per_1m_usd
+        self.requests_sent = 0
+        self._api_key_env = api_key_env
+        self._semaphore: asyncio.Semaphore | None = None
+        self._semaphore_loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def from_config(cls, cfg: TeacherConfig, api_base: str | None) -> TeacherClient:
+        """Client for `cfg`; for model "oracle", `api_base` is the running oracle server's."""
+        oracle = cfg.model == "oracle"
+        # The oracle is a test double: it is billed at simulated gpt-4o-mini list prices so
+        # that dollar budgets and cost reports mean something offline.
+        sim_in, sim_out = (ORACLE_SIMULATED_PRICES if oracle else (None, None))
+        return cls(
+            model=ORACLE_MODEL if oracle else cfg.model,
+            api_base=api_base if oracle else (api_base or cfg.api_base),
+            api_key_env=cfg.api_key_env,
+            timeout_s=cfg.timeout_s,
+            max_tokens=cfg.max_tokens,
+            temperature=cfg.temperature,
+            max_concurrency=cfg.max_concurrency,
+            input_cost_per_1m_usd=cfg.input_cost_per_1m_usd if cfg.input_cost_per_1m_usd
+            is not None else sim_in,
+            output_cost_per_1m_usd=cfg.output_cost_per_1m_usd if cfg.output_cost_per_1m_usd
+            is not None else sim_out,
+        )
+
+    def _api_key(self) -> str | None:
+        if self._api_key_env:
+            key = os.environ.get(self._api_key_env)
+            if not key:
+                raise ConfigError(f"environment variable {self._api_key_env} is no longer set")
+            return key
+        return "no-key" if self.model == ORACLE_MODEL else None
+
+    def _bounded(self) -> asyncio.Semaphore:
+        """The semaphore of the running event loop (created lazily: asyncio.run makes new loops)."""
+        loop = asyncio.get_running_loop()
+        if self._semaphore is None or self._semaphore_loop is not loop:
+            self._semaphore = asyncio.Semaphore(self.max_concurrency)
+            self._semaphore_loop = loop
+        return self._semaphore
+
+    async def chat(self, messages: list[dict]) -> TeacherReply:
+        """Send one chat request; returns the reply text, token usage and cost.
+
+        Raises TransientTeacherError (429 with `retry_after_s`, 5xx, connection errors,
+        timeouts) or PermanentTeacherError (400/401/403/404/422, with the server's message).
+        """
+        async with self._bounded():
+            self.requests_sent += 1
+            try:
+                response = await litellm.acompletion(
+                    model=self.model,
+                    messages=messages,
+                    api_base=self.api_base,
+                    api_key=self._api_key(),
+                    timeout=self.timeout_s,
+                    max_tokens=self.max_tokens,
+                    temperature=self.temperature,
+                    num_retries=0,
+                )
+            except Exception as exc:  # noqa: BLE001 - mapped or re-raised just below
+                raise self._map_error(exc) from exc
+        return self._reply_of(response)
+
+    def _map_error(self, exc: Exception) -> Exception:
+        """litellm / transport exception -> Transient- or PermanentTeacherError (others as is)."""
+        status = _status_of(exc)
+        where = f"teacher {self.model}"
+        transient_status = status is not None and (status >= 500 or status in (408, 429))
+        if isinstance(exc, _TRANSIENT) or transient_status:
+            wait = retry_after_s(exc)
+            logger.info("%s: transient failure (HTTP %s): %s", where, status, exc)
+            return TransientTeacherError(f"{where}: transient failure (HTTP {status}): {exc}", wait)
+        if isinstance(exc, _PERMANENT) or (status is not None and 400 <= status < 500):
+            return PermanentTeacherError(f"{where}: request rejected (HTTP {status}): {exc}")
+        return exc
+
+    def _reply_of(self, response: litellm.ModelResponse) -> TeacherReply:
+        text = response.choices[0].message.content or ""
+        usage = getattr(response, "usage", None)
+        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+        return TeacherReply(text, prompt_tokens, completion_tokens,
+                            self._cost_usd(response, prompt_tokens, completion_tokens))
+
+    def _cost_usd(self, response: litellm.ModelResponse, prompt_tokens: int,
+                  completion_tokens: int) -> float:
+        """Configured per-1M prices if given, else litellm's price map, else 0.0."""
+        if self.input_cost_per_1m_usd is not None or self.output_cost_per_1m_usd is not None:
+            return (prompt_tokens * (self.input_cost_per_1m_usd or 0.0)
+                    + completion_tokens * (self.output_cost_per_1m_usd or 0.0)) / 1e6
+        try:
+            return float(litellm.completion_cost(completion_response=response))
+        except Exception:  # noqa: BLE001 - unknown model: no price, not an error
+            logger.debug("no litellm price for %s; counting cost 0.0", self.model)
+            return 0.0

@@ -1,0 +1,76 @@
+"""Teacher batch task: annotate one batch of selected questions (DESIGN §2 step 4, §3).
+
+Cached on what decides the output (requests, annotator, the teacher slice, prompt
+version), never on the endpoint address. Transient failures (429, 5xx, timeouts) are
+retried here and only here, with exponential backoff + jitter; `Retry-After` is honoured
+by waiting that long before the retry. Permanent failures are recorded per question.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from prefect import task
+from prefect.tasks import exponential_backoff
+
+from elad_core.annotators import AnnotationRequest, annotate_batch
+from elad_core.config import TeacherConfig
+from elad_core.errors import TransientTeacherError
+from elad_core.files import hash_file, write_parquet
+from elad_core.records import to_rows
+from elad_core.teacher_client import TeacherClient
+from tasks import CONTENT_CACHE
+
+
+class RequestCounter:
+    """Teacher requests this process actually sent (cached tasks send none)."""
+
+    def __init__(self) -> None:
+        self._lock, self.value = threading.Lock(), 0
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.value += n
+
+
+REQUESTS_SENT = RequestCounter()
+MAX_RETRY_AFTER_S = 120.0
+
+
+def _transient(task, task_run, state) -> bool:
+    try:
+        state.result()
+    except TransientTeacherError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(cache_policy=CONTENT_CACHE - "api_base" - "teacher_cfg", retry_condition_fn=_transient,
+      retries=4, retry_delay_seconds=exponential_backoff(backoff_factor=1), retry_jitter_factor=0.5)
+def annotate_batch_task(annotator: str, requests: list[dict], teacher_key: dict, teacher_cfg: dict,
+                        api_base: str | None, family: str, out_path: Path) -> dict:
+    """Annotate one batch -> annotations parquet. Returns path, hash, tokens, cost, statuses.
+
+    teacher_key: the slice of the teacher config that decides replies (the cache key);
+    teacher_cfg: the whole TeacherConfig as a dict (endpoint, concurrency, timeouts).
+    Raises TransientTeacherError (retried by Prefect) when any request failed transiently.
+    """
+    client = TeacherClient.from_config(TeacherConfig(**teacher_cfg), api_base)
+    reqs = [AnnotationRequest(**r) for r in requests]
+    try:
+        annotations = annotate_batch(client, annotator, reqs, family, teacher_key["max_clear_turns"])
+    except TransientTeacherError as exc:
+        if exc.retry_after_s:
+            time.sleep(min(exc.retry_after_s, MAX_RETRY_AFTER_S))
+        raise
+    finally:
+        REQUESTS_SENT.add(client.requests_sent)
+    write_parquet(Path(out_path), to_rows(annotations))
+    return {"path": str(out_path), "sha": hash_file(out_path),
+            "teacher_tokens": sum(a.teacher_tokens for a in annotations),
+            "cost_usd": sum(a.cost_usd for a in annotations),
+            "statuses": [a.status for a in annotations]}
