@@ -161,7 +161,8 @@ def annotate_batch(client: TeacherClient, annotator: str, requests: list[Annotat
 
     Returns one Annotation per request, in request order. If any request hit a transient
     failure, raises TransientTeacherError after all have finished (message: how many of how
-    many; retry_after_s: the largest hint), so the caller retries the whole batch.
+    many; retry_after_s: the largest hint; completed: the annotations that did finish, so
+    the caller retries only the failed requests).
     """
     if annotator not in ANNOTATORS:
         raise ValueError(f"unknown annotator {annotator!r}; expected one of {ANNOTATORS}")
@@ -184,5 +185,6 @@ def annotate_batch(client: TeacherClient, annotator: str, requests: list[Annotat
             f"{len(transient)} of {len(requests)} teacher requests failed transiently "
             f"(first: {transient[0]}); retry the batch",
             retry_after_s=max(hints) if hints else None,
+            completed=[r for r in results if isinstance(r, Annotation)],
         )
     return results  # type: ignore[return-value]

@@ -62,6 +62,16 @@ class SelectionConfig(_Strict):
     egss_lambda: float = Field(1.0, ge=0)  # EGSS = U_inter + λ·U_intra
 
 
+class OracleFaultConfig(_Strict):
+    """Faults the oracle teacher injects, seeded (DESIGN §2.4); all off by default."""
+
+    latency_s: float = Field(0.0, ge=0)  # added to every request
+    error_rate: float = Field(0.0, ge=0, le=1)  # share answered with HTTP 500
+    rate_limit_rate: float = Field(0.0, ge=0, le=1)  # share answered 429 + Retry-After
+    retry_after_s: float = Field(1.0, ge=0)
+    seed: int = 0
+
+
 class TeacherConfig(_Strict):
     model: str = "oracle"  # "oracle" (local test double) or any litellm model string
     api_base: str | None = None  # e.g. http://127.0.0.1:8000/v1; set automatically for oracle
@@ -79,7 +89,7 @@ class TeacherConfig(_Strict):
     output_cost_per_1m_usd: float | None = None
     filter_wrong_teacher: bool = False  # drop annotations disagreeing with gold (if gold)
     max_clear_turns: int = Field(16, ge=1)
-    oracle_latency_s: float = Field(0.0, ge=0)  # oracle only: injected latency per request
+    oracle: OracleFaultConfig = OracleFaultConfig()  # oracle only: injected faults (tests)
 
 
 class TrainConfig(_Strict):

@@ -20,12 +20,14 @@ class TeacherError(EladError):
 class TransientTeacherError(TeacherError):
     """Retry-able failure (429, 5xx, timeout, dropped connection).
 
-    `retry_after_s` carries the server's `Retry-After` hint when it gave one.
+    `retry_after_s` carries the server's `Retry-After` hint when it gave one; `completed`
+    the results of a batch that did finish, so a retry need not pay for them again.
     """
 
-    def __init__(self, message: str, retry_after_s: float | None = None):
+    def __init__(self, message: str, retry_after_s: float | None = None, completed: list | None = None):
         super().__init__(message)
         self.retry_after_s = retry_after_s
+        self.completed = completed or []
 
 
 class PermanentTeacherError(TeacherError):

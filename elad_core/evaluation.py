@@ -29,7 +29,9 @@ class EvalResult:
     predictions: list[dict[str, Any]] = field(default_factory=list)
 
 
-def score_predictions(examples: list[Example], texts: list[str], family: str = "number") -> EvalResult:
+def score_predictions(
+    examples: list[Example], texts: list[str], family: str = "number"
+) -> EvalResult:
     """Exact-match bookkeeping of greedy explanation `texts` against `examples`' gold answers."""
     predictions = []
     for ex, text in zip(examples, texts, strict=True):

@@ -23,8 +23,9 @@ def teacher_endpoint(
     if cfg.model != "oracle" or cfg.api_base is not None:
         yield cfg.api_base
         return
-    from elad_core.teacher_oracle import FaultConfig, OracleJudge, OracleServer
+    from elad_core.teacher_oracle import OracleJudge
+    from elad_core.teacher_oracle_server import FaultConfig, OracleServer
 
-    faults = FaultConfig(latency_s=cfg.oracle_latency_s)
+    faults = FaultConfig(**cfg.oracle.model_dump())
     with OracleServer(OracleJudge(examples), faults=faults, request_log=request_log) as server:
         yield server.api_base

@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 from typing import Optional
 
-import flows  # noqa: F401  (sets the offline environment defaults first)
 import typer
 from rich.console import Console
 from rich.table import Table
 
+import flows  # noqa: F401  (sets the offline environment defaults first)
 from elad_core.config import load_config
 from elad_core.errors import EladError
 
@@ -27,7 +27,7 @@ err = Console(stderr=True)
 
 
 def _fail(exc: Exception) -> None:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=2)
 
 
@@ -104,7 +104,8 @@ def teacher_server(
     """Serve the oracle teacher (an offline test double answering from gold rationales)."""
     try:
         from elad_core.data import load_examples
-        from elad_core.teacher_oracle import FaultConfig, OracleJudge, serve_forever
+        from elad_core.teacher_oracle import OracleJudge
+        from elad_core.teacher_oracle_server import FaultConfig, serve_forever
 
         examples = [e for s in splits.split(",") for e in load_examples(dataset, s.strip())]
     except EladError as exc:

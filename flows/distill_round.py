@@ -15,9 +15,9 @@ from pathlib import Path
 from prefect import flow
 
 from elad_core.config import RunConfig
+from elad_core.files import read_parquet
 from elad_core.prompts import PROMPT_VERSION
 from elad_core.records import Annotation, Sample, from_rows
-from elad_core.files import read_parquet
 from elad_core.rounds import annotation_requests
 from elad_core.selectors import make_selector
 from elad_core.student import default_train_mode

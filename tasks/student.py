@@ -13,8 +13,8 @@ from pathlib import Path
 from prefect import task
 
 from elad_core import rounds
-from elad_core.prompts import FORMAT_TEXTS
 from elad_core.files import hash_dir, hash_file, read_parquet, write_json, write_parquet
+from elad_core.prompts import FORMAT_TEXTS
 from elad_core.records import Annotation, Probe, Sample, from_rows, to_rows
 from tasks import CONTENT_CACHE
 from tasks.data import read_examples

@@ -3,7 +3,9 @@
 Cached on what decides the output (requests, annotator, the teacher slice, prompt
 version), never on the endpoint address. Transient failures (429, 5xx, timeouts) are
 retried here and only here, with exponential backoff + jitter; `Retry-After` is honoured
-by waiting that long before the retry. Permanent failures are recorded per question.
+by waiting that long before the retry. A retry sends only the requests that failed: rows
+already annotated are kept in a partial file keyed on the batch's content. Permanent
+failures are recorded per question (status "failed").
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from prefect.tasks import exponential_backoff
 from elad_core.annotators import AnnotationRequest, annotate_batch
 from elad_core.config import TeacherConfig
 from elad_core.errors import TransientTeacherError
-from elad_core.files import hash_file, write_parquet
-from elad_core.records import to_rows
+from elad_core.files import hash_file, hash_json, read_parquet, write_parquet
+from elad_core.records import Annotation, from_rows, to_rows
 from elad_core.teacher_client import TeacherClient
 from tasks import CONTENT_CACHE
 
@@ -61,15 +63,26 @@ def annotate_batch_task(annotator: str, requests: list[dict], teacher_key: dict,
     """
     client = TeacherClient.from_config(TeacherConfig(**teacher_cfg), api_base)
     reqs = [AnnotationRequest(**r) for r in requests]
+    # rows paid for by an earlier attempt (or a killed run) of this very batch are kept
+    out_path = Path(out_path)
+    key = hash_json([annotator, requests, teacher_key, family])[:16]
+    partial = out_path.parent / f".{out_path.stem}.{key}.partial.parquet"
+    done = from_rows(Annotation, read_parquet(partial)) if partial.exists() else []
+    done_ids = {a.question_id for a in done}
     try:
-        annotations = annotate_batch(client, annotator, reqs, family, teacher_key["max_clear_turns"])
+        new = annotate_batch(client, annotator, [r for r in reqs if r.question_id not in done_ids],
+                             family, teacher_key["max_clear_turns"])
     except TransientTeacherError as exc:
+        write_parquet(partial, to_rows(done + exc.completed))
         if exc.retry_after_s:
             time.sleep(min(exc.retry_after_s, MAX_RETRY_AFTER_S))
         raise
     finally:
         REQUESTS_SENT.add(client.requests_sent)
-    write_parquet(Path(out_path), to_rows(annotations))
+    by_id = {a.question_id: a for a in done + new}
+    annotations = [by_id[r.question_id] for r in reqs]
+    write_parquet(out_path, to_rows(annotations))
+    partial.unlink(missing_ok=True)
     return {"path": str(out_path), "sha": hash_file(out_path),
             "teacher_tokens": sum(a.teacher_tokens for a in annotations),
             "cost_usd": sum(a.cost_usd for a in annotations),

@@ -3,8 +3,13 @@
 import pytest
 
 from elad_core.parsing import (
-    gsm8k_calculations, normalize_answer, normalize_number, parse_answer, parse_probe_answer,
-    split_rationale, split_steps,
+    gsm8k_calculations,
+    normalize_answer,
+    normalize_number,
+    parse_answer,
+    parse_probe_answer,
+    split_rationale,
+    split_steps,
 )
 
 GSM = ("Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n"

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from elad_core.selectors import (
-    EGSS, SELECTORS, RandomSelector, SelectorInput, entropy, flip_rate, make_selector, select_top,
+    EGSS,
+    SELECTORS,
+    RandomSelector,
+    SelectorInput,
+    entropy,
+    flip_rate,
+    make_selector,
+    select_top,
 )
 
 

@@ -21,7 +21,8 @@ from elad_core.errors import ConfigError, TransientTeacherError
 from elad_core.parsing import normalize_answer, split_rationale
 from elad_core.records import Example
 from elad_core.teacher_client import TeacherClient
-from elad_core.teacher_oracle import FaultConfig, OracleJudge, OracleServer
+from elad_core.teacher_oracle import OracleJudge
+from elad_core.teacher_oracle_server import FaultConfig, OracleServer
 
 GSM8K_TRAIN = Path("/work/shared/data/gsm8k/train.jsonl")
 

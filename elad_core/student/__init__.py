@@ -5,9 +5,15 @@ The only package (with elad_core.evaluation) that imports torch, transformers, p
 tokenizers. Source: DESIGN.md §2 steps 1, 2 (probes), 6 and §5.
 """
 
+from __future__ import annotations
+
 from elad_core.student.embedded import build_embedded_student
 from elad_core.student.model import default_train_mode, load_student
-from elad_core.student.sampling import greedy_explanations, probe_answers, sample_explanations
+from elad_core.student.sampling import (
+    greedy_explanations,
+    probe_answers,
+    sample_explanations,
+)
 from elad_core.student.training import TrainResult, train_student
 
 __all__ = [

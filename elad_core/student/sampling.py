@@ -3,7 +3,8 @@
 Source: DESIGN.md §2 step 1 (K explanations at temperature τ), §2.2 (EGSS probes: question +
 first i steps + `#### `, greedy, ≤ 8 tokens; `self_confidence` needs answer-token log-probs).
 Prompts are sorted by token length and left padded so one `generate()` call serves many prompts
-with little padding; results come back in input order.
+with little padding; results come back in input order. EGSS probes of one explanation share
+their prefix, so each prefix is encoded once and only the cue + answer is decoded per probe.
 """
 
 from __future__ import annotations
@@ -309,8 +310,9 @@ def prefix_probe_texts(
         for chunk in ([roots[n] for n in c] for c in chunks):
             x, mask = _left_pad([plan.ids[r][: plan.base_len[r]] for r in chunk], tok.pad_token_id,
                                 model.device)
-            cache = model(input_ids=x, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
-                          use_cache=True, logits_to_keep=1).past_key_values
+            pos = (mask.cumsum(-1) - 1).clamp(min=0)
+            cache = model(input_ids=x, attention_mask=mask, position_ids=pos, use_cache=True,
+                          logits_to_keep=1).past_key_values
             kv = [(k, v) for k, v, *_ in cache] if isinstance(cache, DynamicCache) else []
             if not kv or any(k.shape[-2] != x.shape[1] for k, _ in kv):
                 return None
@@ -345,8 +347,10 @@ def _gather_prefixes(kv: list[tuple[torch.Tensor, torch.Tensor]], rows: list[tup
              v[row[:, None], :, src].transpose(1, 2).contiguous()) for k, v in kv]
 
 
-def _greedy_on_cache(model: Any, tok: Any, cache: Any, rows: list[tuple[int, int, int]],
-                     cue: list[list[int]], max_new_tokens: int, stop: "_StopAfterAnswerLine") -> list[list[int]]:
+def _greedy_on_cache(
+    model: Any, tok: Any, cache: Any, rows: list[tuple[int, int, int]], cue: list[list[int]],
+    max_new_tokens: int, stop: _StopAfterAnswerLine,
+) -> list[list[int]]:
     """Greedy decode after each row's cached prefix + cue tokens; tokens cut before eos."""
     dev = model.device
     length = torch.tensor([r[2] for r in rows], device=dev)
@@ -369,4 +373,5 @@ def _greedy_on_cache(model: Any, tok: Any, cache: Any, rows: list[tuple[int, int
         inp, pos = nxt[:, None], pos[:, -1:] + 1
         mask = torch.cat([mask, torch.ones_like(inp)], dim=1)
     eos_set = set(eos.tolist())
-    return [row[: next((j for j, t in enumerate(row) if t in eos_set), len(row))] for row in out.tolist()]
+    cuts = [next((j for j, t in enumerate(row) if t in eos_set), len(row)) for row in out.tolist()]
+    return [row[:cut] for row, cut in zip(out.tolist(), cuts, strict=True)]

@@ -23,7 +23,12 @@ from tqdm.auto import tqdm
 
 from elad_core.config import TrainConfig
 from elad_core.errors import ConfigError, DataError
-from elad_core.student.model import atomic_dir, is_adapter_dir, load_causal_lm, load_tokenizer
+from elad_core.student.model import (
+    atomic_dir,
+    is_adapter_dir,
+    load_causal_lm,
+    load_tokenizer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +47,9 @@ class TrainResult:
     wall_s: float
 
 
-def encode_examples(tok: Any, examples: list[tuple[str, str]], max_length: int) -> list[tuple[list[int], list[int]]]:
+def encode_examples(
+    tok: Any, examples: list[tuple[str, str]], max_length: int
+) -> list[tuple[list[int], list[int]]]:
     """(prompt, target) → (input_ids, labels), eos appended to the target, prompt labels -100.
 
     Sequences longer than max_length are cut at the right; pairs left with no target token
@@ -105,7 +112,9 @@ def _batches(n: int, batch_size: int, steps: int, seed: int):
         stream = stream[size:]
 
 
-def _load_for_training(base: str, init_weights: Path | None, mode: str, cfg: TrainConfig, device: str):
+def _load_for_training(
+    base: str, init_weights: Path | None, mode: str, cfg: TrainConfig, device: str
+) -> tuple[Any, Any]:
     """(model with only the trained parameters requiring grad, tokenizer)."""
     from peft import LoraConfig, PeftModel, get_peft_model
 
@@ -174,7 +183,8 @@ def _train_loop(model: Any, tok: Any, data: list, cfg: TrainConfig, mode: str, s
     n_tokens = 0
     bar = tqdm(total=cfg.steps, desc=f"train ({mode})", unit="step", disable=not progress)
     for idx in _batches(len(data), cfg.batch_size, cfg.steps, seed):
-        batch = {k: v.to(device) for k, v in collate([data[i] for i in idx], tok.pad_token_id).items()}
+        batch = collate([data[i] for i in idx], tok.pad_token_id)
+        batch = {k: v.to(device) for k, v in batch.items()}
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=cfg.bf16):
             loss = model(**batch).loss
         loss.backward()

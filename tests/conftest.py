@@ -1,0 +1,45 @@
+"""Shared fixtures: offline environment, Prefect's test harness, a tiny run config."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+TINY = {
+    "rounds": 2,
+    "data": {"pool_size": 24, "eval_size": 4},
+    "student": {
+        "embedded": {"vocab_size": 320, "hidden_size": 32, "num_layers": 1, "num_heads": 2,
+                     "intermediate_size": 64, "max_position_embeddings": 512},
+        "k_samples": 2, "max_new_tokens": 32, "shard_questions": 8,
+    },
+    "selection": {"seed_size": 8, "per_round": 4},
+    "teacher": {"batch_size": 4, "max_concurrency": 2, "retry_delay_s": 0.0},
+    "train": {"steps": 6, "batch_size": 4, "max_length": 320, "warmup_steps": 1},
+    "eval": {"max_new_tokens": 32},
+}
+
+
+def tiny_config(tmp_path, **top) -> dict:
+    """A run config small enough for a round in seconds on 2 CPU cores."""
+    import copy
+
+    cfg = copy.deepcopy(TINY)
+    cfg.update({"run_name": "t", "runs_dir": str(tmp_path / "runs"), **top})
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """A temporary Prefect API for in-process flow runs (started once per session)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
