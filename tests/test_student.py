@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+import elad_core
 from elad_core.config import EmbeddedStudentConfig, TrainConfig
 from elad_core.errors import EladError
 from elad_core.evaluation import evaluate
@@ -32,7 +33,7 @@ from elad_core.student import (
 )
 from elad_core.student.sampling import answer_span
 
-GSM8K = Path("/work/shared/data/gsm8k/train.jsonl")
+GSM8K = Path(elad_core.__file__).parent / "data" / "gsm8k" / "train.jsonl"  # embedded copy
 TINY = EmbeddedStudentConfig(vocab_size=320, hidden_size=32, num_layers=1, num_heads=2,
                              intermediate_size=64, max_position_embeddings=256)
 
