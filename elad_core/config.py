@@ -114,8 +114,9 @@ class TrainConfig(_Strict):
 
 
 class EvalConfig(_Strict):
-    max_new_tokens: int = Field(160, ge=8)
+    max_new_tokens: int = Field(160, ge=8)  # greedy explanation length cap
     batch_size: int = Field(64, ge=1)
+    max_length: int = Field(512, ge=16)  # held-out loss: prompt + gold target tokens
 
 
 class RunConfig(_Strict):

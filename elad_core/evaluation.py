@@ -65,3 +65,35 @@ def evaluate(
     log.info("evaluated %d examples: accuracy %.3f, parse rate %.3f",
              result.n, result.accuracy, result.parse_rate)
     return result
+
+
+def heldout_loss(
+    model: Any, tok: Any, examples: list[Example], max_length: int, batch_size: int
+) -> float | None:
+    """Mean cross-entropy (nats per target token) of the gold rationale + answer, teacher-forced.
+
+    A generalisation signal independent of decoding: unlike the training loss it cannot fall
+    by memorising the annotated set. None when no example has a gold rationale.
+    """
+    import torch
+
+    from elad_core.prompts import student_prompt, student_target
+    from elad_core.student.training import collate, encode_examples
+
+    pairs = [(student_prompt(e.question), student_target(e.rationale, e.answer))
+             for e in examples if e.answer is not None and e.rationale]
+    if not pairs:
+        return None
+    encoded = encode_examples(tok, pairs, max_length)
+    total, count = 0.0, 0
+    with torch.inference_mode():
+        for i in range(0, len(encoded), batch_size):
+            batch = collate(encoded[i:i + batch_size], tok.pad_token_id)
+            logits = model(input_ids=batch["input_ids"].to(model.device),
+                           attention_mask=batch["attention_mask"].to(model.device)).logits
+            labels = batch["labels"].to(model.device)[:, 1:]
+            loss = torch.nn.functional.cross_entropy(
+                logits[:, :-1].float().reshape(-1, logits.size(-1)), labels.reshape(-1),
+                ignore_index=-100, reduction="sum")
+            total, count = total + loss.item(), count + int((labels != -100).sum())
+    return total / max(count, 1)

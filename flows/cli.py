@@ -80,12 +80,13 @@ def run(
 def _print_summary(summary: dict, run_dir: Path, wall_s: float) -> None:
     table = Table(title=f"run {summary['run_name']}  ({summary['stopped']})")
     for col in ("round", "selector", "annotator", "selected", "teacher tokens", "cost $",
-                "accuracy", "parse rate", "train loss"):
+                "accuracy", "parse rate", "train loss", "eval loss"):
         table.add_column(col, justify="right")
     for r in summary["rounds"]:
         table.add_row(str(r["round"]), r["selector"], r["annotator"], str(r["selected"]),
                       str(r["teacher_tokens"]), f"{r['cost_usd']:.4f}", f"{r['accuracy']:.3f}",
-                      f"{r['parse_rate']:.3f}", f"{r['train_loss']:.3f}")
+                      f"{r['parse_rate']:.3f}", f"{r['train_loss']:.3f}",
+                      "-" if r["eval_loss"] is None else f"{r['eval_loss']:.3f}")
     out = Console(width=max(Console().width, 110))
     out.print(table)
     out.print(f"teacher requests sent by this invocation: {summary['teacher_requests_sent']}; "
@@ -98,7 +99,10 @@ def teacher_server(
     splits: str = typer.Option("train,test", help="Comma-separated splits to index."),
     host: str = typer.Option("127.0.0.1", help="Bind address (loopback by default)."),
     port: int = typer.Option(8000, help="Port."),
-    latency_s: float = typer.Option(0.0, help="Injected latency per request."),
+    latency_s: float = typer.Option(0.0, help="Injected latency per request (s)."),
+    error_rate: float = typer.Option(0.0, help="Share of requests answered HTTP 500."),
+    rate_limit_rate: float = typer.Option(0.0, help="Share answered 429 + Retry-After."),
+    fault_seed: int = typer.Option(0, help="Seed of the injected faults."),
     request_log: Optional[Path] = typer.Option(None, help="Append one JSON line per request."),
 ) -> None:
     """Serve the oracle teacher (an offline test double answering from gold rationales)."""
@@ -111,7 +115,9 @@ def teacher_server(
     except EladError as exc:
         _fail(exc)
     err.print(f"oracle teacher on http://{host}:{port}/v1 ({len(examples)} questions; test double)")
-    serve_forever(OracleJudge(examples), host, port, FaultConfig(latency_s=latency_s), request_log)
+    faults = FaultConfig(latency_s=latency_s, error_rate=error_rate,
+                         rate_limit_rate=rate_limit_rate, seed=fault_seed)
+    serve_forever(OracleJudge(examples), host, port, faults, request_log)
 
 
 def main() -> None:  # pragma: no cover

@@ -147,6 +147,7 @@ def distill_round(config: RunConfig, round_index: int, state: dict) -> dict:
         "cost_usd": round(sum(a.cost_usd for a in annotations), 6),
         "teacher_batches": len(batch_refs), "teacher_batches_cached": cached_batches,
         "accuracy": metrics["accuracy"], "parse_rate": metrics["parse_rate"],
+        "eval_loss": metrics["eval_loss"],
         "train_loss": sum(losses[-tail:]) / tail, "train_loss_first": sum(losses[:tail]) / tail,
         "sampled_new_tokens": sum(s.get("new_tokens", 0) for s in shards) if samples_ref else 0,
         "sample_compute_s": sum(s.get("wall_s", 0.0) for s in shards) if samples_ref else 0.0,

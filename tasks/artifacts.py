@@ -64,7 +64,7 @@ def publish_run(run_name: str, run_dir: Path, summary: dict) -> None:
     create_table_artifact(
         key=artifact_key(run_name, "accuracy-curve"),
         table=[{k: row[k] for k in ("round", "selector", "annotator", "selected",
-                                    "cumulative_teacher_tokens", "accuracy", "train_loss")}
+                                    "cumulative_teacher_tokens", "accuracy", "train_loss", "eval_loss")}
                for row in summary["rounds"]],
         description="Student accuracy against cumulative teacher tokens, one row per round.",
     )
@@ -74,7 +74,7 @@ def _metrics_markdown(m: dict) -> str:
     lines = [f"# Round {m['round']}: {m['selector']} + {m['annotator']}", "",
              "| metric | value |", "|---|---|"]
     for key in ("selected", "annotations_ok", "train_examples", "teacher_tokens", "cost_usd",
-                "accuracy", "parse_rate", "train_loss", "wall_s"):
+                "accuracy", "parse_rate", "train_loss", "eval_loss", "wall_s"):
         lines.append(f"| {key} | {m[key]} |")
     lines += ["", "| step | wall s |", "|---|---|"]
     lines += [f"| {k} | {v:.2f} |" for k, v in m["step_wall_s"].items()]

@@ -105,14 +105,16 @@ def train_student(student: dict, init: dict, pool: str, pool_sha: str, annotatio
 @task(cache_policy=CONTENT_CACHE)
 def evaluate_student(student: dict, weights: dict, eval_path: str, eval_sha: str, eval_cfg: dict,
                      family: str, device: str, out_path: Path) -> dict:
-    """Greedy decoding on the held-out split: accuracy and parse rate -> eval.json (§2 step 7)."""
-    from elad_core.evaluation import evaluate
+    """Held-out split: greedy accuracy, parse rate and teacher-forced loss -> eval.json (§2 step 7)."""
+    from elad_core.evaluation import evaluate, heldout_loss
 
     model, tok = _load(student["base"], weights.get("path"), weights.get("sha"), device)
     t0 = time.perf_counter()
-    res = evaluate(model, tok, read_examples(eval_path), eval_cfg["max_new_tokens"],
+    examples = read_examples(eval_path)
+    res = evaluate(model, tok, examples, eval_cfg["max_new_tokens"],
                    eval_cfg["batch_size"], family=family, progress=True)
+    loss = heldout_loss(model, tok, examples, eval_cfg["max_length"], eval_cfg["batch_size"])
     metrics = {"n": res.n, "accuracy": res.accuracy, "parse_rate": res.parse_rate,
-               "wall_s": time.perf_counter() - t0}
+               "eval_loss": loss, "wall_s": time.perf_counter() - t0}
     write_json(Path(out_path), {**metrics, "predictions": res.predictions})
     return metrics

@@ -66,3 +66,9 @@ def test_config_defaults_and_errors(tmp_path):
     y.write_text("rounds: 2\nselection:\n  per_round: 8\n")
     cfg = load_config(y, {"rounds": 5})
     assert cfg.rounds == 5 and cfg.selection.per_round == 8
+
+
+def test_unreachable_hub_dataset_is_one_clear_error():
+    # offline (HF_DATASETS_OFFLINE=1): a hub id that is not cached fails with a DataError
+    with pytest.raises(DataError, match="hub load failed"):
+        load_examples("someone/not-a-local-dataset", "train")

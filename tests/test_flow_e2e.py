@@ -57,8 +57,11 @@ def test_summary_fields(finished_run):
     for r in on_disk["rounds"]:
         assert {"selected", "teacher_tokens", "accuracy", "train_loss"} <= set(r)
         assert r["teacher_tokens"] > 0 and 0.0 <= r["accuracy"] <= 1.0
-    # round 1 continues training the round-0 student on a larger set: loss keeps falling
-    assert on_disk["rounds"][1]["train_loss"] < on_disk["rounds"][0]["train_loss_first"]
+    # round 1 continues training the round-0 student on a larger set: loss keeps falling,
+    # on the training set and on the held-out gold solutions
+    rounds = on_disk["rounds"]
+    assert rounds[1]["train_loss"] < rounds[0]["train_loss_first"]
+    assert 0 < rounds[1]["eval_loss"] < rounds[0]["eval_loss"]
 
 
 def test_failed_teacher_requests_were_retried(finished_run):
@@ -104,3 +107,18 @@ def test_rerun_is_cached_and_sends_no_request(finished_run):
         assert (a["teacher_tokens"], a["accuracy"], a["train_loss"]) == \
                (b["teacher_tokens"], b["accuracy"], b["train_loss"])
         assert b["teacher_batches_cached"] == b["teacher_batches"]
+
+
+def test_pretrained_student_is_fine_tuned_with_lora(finished_run, tmp_path):
+    """A local-path student (here: the first run's saved base) defaults to LoRA (peft)."""
+    from flows.active_distillation import active_distillation
+
+    cfg, _ = finished_run
+    base = cfg.run_dir / "student_base"
+    lora_cfg = RunConfig.model_validate(tiny_config(tmp_path, run_name="lora", student={
+        **tiny_config(tmp_path)["student"], "model": str(base)}))
+    summary = active_distillation(lora_cfg)
+    assert [r["train_mode"] for r in summary["rounds"]] == ["lora", "lora"]
+    adapter = lora_cfg.run_dir / "round_001" / "adapter"
+    assert (adapter / "adapter_config.json").exists()  # standard peft adapter folder
+    assert not (lora_cfg.run_dir / "student_base").exists()  # nothing built: base is given
