@@ -94,7 +94,7 @@ class TeacherConfig(_Strict):
 
 class TrainConfig(_Strict):
     mode: Literal["auto", "full", "lora"] = "auto"  # auto: full for embedded, LoRA otherwise
-    steps: int = Field(300, ge=1)
+    steps: int = Field(100, ge=1)  # per round; full FT continues from the last round
     batch_size: int = Field(16, ge=1)
     lr: float = Field(2e-3, gt=0)  # full fine-tuning of the from-scratch student
     lora_lr: float = Field(2e-4, gt=0)
