@@ -51,11 +51,12 @@ def probe_plan(samples: list[Sample], questions: dict[str, str], max_steps: int)
 def selector_input(
     question_ids: list[str], samples: list[Sample], probes: list[Probe] | None, seed: int
 ) -> SelectorInput:
-    """Assemble (n, K) answers and (n, K, m+1) probe answers in `question_ids` order."""
+    """Assemble (n, K) answers / log-probs and (n, K, m+1) probe answers in `question_ids` order."""
     by_q = group_samples(samples)
     answers = [[s.answer for s in by_q[q]] for q in question_ids]
+    logprobs = [[s.answer_logprob for s in by_q[q]] for q in question_ids]
     if probes is None:
-        return SelectorInput(answers, None, seed)
+        return SelectorInput(answers, None, seed, logprobs)
     chains: dict[tuple[str, int], list[Probe]] = defaultdict(list)
     for p in probes:
         chains[(p.question_id, p.sample_index)].append(p)
@@ -66,7 +67,7 @@ def selector_input(
         ]
         for q in question_ids
     ]
-    return SelectorInput(answers, probe_answers, seed)
+    return SelectorInput(answers, probe_answers, seed, logprobs)
 
 
 def pick_revision_sample(samples: list[Sample]) -> Sample:

@@ -1,9 +1,8 @@
 """Uncertainty selectors: one tiny interface, higher score = more uncertain = picked first.
 
 DESIGN.md §2.2. Every selector scores the K sampled explanations of each question; the
-selection step then takes the top-B questions not yet annotated. New selectors
-(max_entropy, least_confidence, disagreement, self_confidence: a later issue) are added
-as one class each and one entry in SELECTORS.
+selection step then takes the top-B questions not yet annotated. A new selector is one
+class and one entry in SELECTORS; the contract test in tests/test_selectors.py covers it.
 """
 
 from __future__ import annotations
@@ -23,12 +22,15 @@ class SelectorInput:
     """What the student produced for n questions.
 
     answers: (n, K) final answers of the K samples. probe_answers: (n, K, m_k + 1) answers
-    probed after 0..m_k steps of each sample (EGSS only; empty otherwise). seed: for `random`.
+    probed after 0..m_k steps of each sample (EGSS only). answer_logprobs: (n, K) mean
+    log-prob (nats) of each sample's answer tokens, None where it has no answer
+    (self_confidence only). seed: for `random`.
     """
 
     answers: list[list[Answer]]
     probe_answers: list[list[list[Answer]]] | None = None
     seed: int = 0
+    answer_logprobs: list[list[float | None]] | None = None
 
 
 class Selector(ABC):
@@ -67,6 +69,43 @@ class RandomSelector(Selector):
         return np.random.default_rng(inputs.seed).random(len(inputs.answers))
 
 
+class MaxEntropy(Selector):
+    """Answer entropy H(p) over the K samples, in nats; shape (n,), in [0, log K]."""
+
+    def score(self, inputs: SelectorInput) -> np.ndarray:
+        return np.array([entropy(a) for a in inputs.answers])
+
+
+class LeastConfidence(Selector):
+    """1 − max_y p(y): one minus the share of the most common answer; in [0, 1 − 1/K]."""
+
+    def score(self, inputs: SelectorInput) -> np.ndarray:
+        return np.array([1.0 - max(answer_distribution(a)) for a in inputs.answers])
+
+
+class Disagreement(Selector):
+    """Active-Prompt disagreement: distinct answers / K (None is an answer); in (0, 1]."""
+
+    def score(self, inputs: SelectorInput) -> np.ndarray:
+        return np.array([len(set(a)) / len(a) for a in inputs.answers])
+
+
+class SelfConfidence(Selector):
+    """1 − mean_k exp(mean log-prob of the answer tokens of sample k); in [0, 1].
+
+    A sample without an answer has probability 0 (DESIGN §2.2, the student's own
+    probability of its answers).
+    """
+
+    def score(self, inputs: SelectorInput) -> np.ndarray:
+        if inputs.answer_logprobs is None:
+            raise ValueError("self_confidence needs the samples' answer log-probs")
+        return np.array([
+            1.0 - float(np.mean([math.exp(lp) if lp is not None else 0.0 for lp in q]))
+            for q in inputs.answer_logprobs
+        ])
+
+
 class EGSS(Selector):
     """ELAD explanation-guided sample selection: U_inter + λ·U_intra, each in [0, 1].
 
@@ -97,6 +136,10 @@ def _normalised_entropy(answers: list[Answer]) -> float:
 # The one place selectors are registered: name -> factory(lam).
 SELECTORS = {
     "random": lambda lam: RandomSelector(),
+    "max_entropy": lambda lam: MaxEntropy(),
+    "least_confidence": lambda lam: LeastConfidence(),
+    "disagreement": lambda lam: Disagreement(),
+    "self_confidence": lambda lam: SelfConfidence(),
     "egss": lambda lam: EGSS(lam),
 }
 

@@ -8,8 +8,12 @@ import pytest
 from elad_core.selectors import (
     EGSS,
     SELECTORS,
+    Disagreement,
+    LeastConfidence,
+    MaxEntropy,
     RandomSelector,
     SelectorInput,
+    SelfConfidence,
     entropy,
     flip_rate,
     make_selector,
@@ -61,9 +65,44 @@ def test_selector_contract(name):
     sel = make_selector(name)
     answers = [["1", "1"], ["1", "2"], [None, "3"]]
     probes = [[["1", "1"], ["1", "1"]], [["1", "2"], ["2", "2"]], [[None], ["3", "3"]]]
-    inp = SelectorInput(answers, probes if sel.needs_probes else None, seed=3)
+    logprobs = [[-0.1, -0.2], [-1.0, -0.5], [None, -2.0]]
+    inp = SelectorInput(answers, probes if sel.needs_probes else None, seed=3,
+                        answer_logprobs=logprobs)
     a, b = sel.score(inp), sel.score(inp)
     assert a.shape == (3,) and np.isfinite(a).all() and (a == b).all()
+    if name != "random":
+        # q0's samples agree with high probability; q2 disagrees and one sample has no
+        # answer: every uncertainty score ranks q2 above q0
+        assert a[2] > a[0]
+
+
+BASELINE_CASE = [["7", "7", "7", "7"], ["7", "7", "7", "8"], ["1", "2", "3", None]]
+
+
+def test_max_entropy_hand_made():
+    # H = 0; -(3/4 log 3/4 + 1/4 log 1/4) = 0.5623; log 4 (4 distinct values, None included)
+    assert MaxEntropy().score(SelectorInput(BASELINE_CASE)) == pytest.approx(
+        [0.0, 0.5623351, math.log(4)], abs=1e-6)
+
+
+def test_least_confidence_hand_made():
+    # 1 - max share: 1 - 1, 1 - 3/4, 1 - 1/4
+    assert LeastConfidence().score(SelectorInput(BASELINE_CASE)) == pytest.approx([0, 0.25, 0.75])
+
+
+def test_disagreement_hand_made():
+    # distinct / K: 1/4, 2/4, 4/4
+    assert Disagreement().score(SelectorInput(BASELINE_CASE)) == pytest.approx([0.25, 0.5, 1.0])
+
+
+def test_self_confidence_hand_made():
+    # q0: answers certain (log-prob 0 -> p 1) -> 0; q1: p = e^-ln2 = 0.5 for both -> 0.5;
+    # q2: one sample without answer counts p = 0, the other p = 1 -> 1 - 0.5 = 0.5
+    inp = SelectorInput([["1", "1"], ["2", "2"], [None, "3"]],
+                        answer_logprobs=[[0.0, 0.0], [-math.log(2)] * 2, [None, 0.0]])
+    assert SelfConfidence().score(inp) == pytest.approx([0.0, 0.5, 0.5])
+    with pytest.raises(ValueError, match="log-probs"):
+        SelfConfidence().score(SelectorInput([["1"]]))
 
 
 def test_random_depends_on_seed():
