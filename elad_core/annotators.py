@@ -6,8 +6,10 @@ version ŝᵢ of the step is kept; at the first "no" the teacher's reply supplie
 steps and the final answer; if every step is accepted the teacher is asked once for the answer.
 
 Replies are parsed leniently and never raise (STYLE §6): an unreadable reply gives an Annotation
-with status "unparsable" and its raw text. PermanentTeacherError -> status "failed";
-TransientTeacherError propagates to the caller, which retries the whole batch (DESIGN §3).
+with status "unparsable" and its raw text. PermanentTeacherError -> status "failed" with the
+reason in `error`; TeacherAuthError (a rejected key) and TransientTeacherError propagate to
+the caller, which stops or retries the batch (DESIGN §3). A retried dialogue replays its
+earlier turns from the client's reply journal, so no turn is paid twice.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import re
 from dataclasses import dataclass, replace
 
 from elad_core import prompts
-from elad_core.errors import PermanentTeacherError, TransientTeacherError
+from elad_core.errors import PermanentTeacherError, TeacherAuthError, TransientTeacherError
 from elad_core.parsing import ANSWER_MARK, parse_answer, split_steps
 from elad_core.records import Annotation
 from elad_core.teacher_client import TeacherClient, TeacherReply
@@ -99,6 +101,8 @@ async def annotate_cot(client: TeacherClient, req: AnnotationRequest,
     dialogue = _Dialogue(client)
     try:
         reply = await dialogue.ask(prompts.cot_messages(req.question))
+    except TeacherAuthError:
+        raise
     except PermanentTeacherError as exc:
         return dialogue.record(req, "cot", "failed", error=str(exc))
     steps, answer = _solution(reply.text, family)
@@ -140,6 +144,8 @@ async def annotate_clear(client: TeacherClient, req: AnnotationRequest, family: 
                 break
         messages.append(prompts.clear_final_message())
         reply = await dialogue.ask(messages)
+    except TeacherAuthError:
+        raise
     except PermanentTeacherError as exc:
         return dialogue.record(req, "clear", "failed", accepted=len(revised), error=str(exc))
     return _finish(dialogue, req, revised, reply.text, family)

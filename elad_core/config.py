@@ -27,7 +27,23 @@ class DataConfig(_Strict):
     eval_split: str = "test"  # held-out evaluation split
     pool_size: int | None = Field(512, ge=1)  # seeded subset of the pool; None = all
     eval_size: int | None = Field(100, ge=1)  # seeded subset of the eval split; None = all
-    family: Literal["number", "option", "label", "yesno"] = "number"
+    # source format: gsm8k (JSONL question/answer), aqua, esnli, commonsenseqa (+ CoS-E),
+    # strategyqa (evaluation only), anli, or jsonl / csv files read with `fields`
+    format: Literal["gsm8k", "aqua", "esnli", "commonsenseqa", "strategyqa", "anli", "jsonl"] = "gsm8k"
+    fields: dict[str, str] = {}  # jsonl format: {question, answer, rationale} -> column names
+    # evaluate on another source (e.g. StrategyQA, evaluation only); None = same as the pool
+    eval_dataset: str | None = None
+    eval_format: Literal["gsm8k", "aqua", "esnli", "commonsenseqa", "strategyqa", "anli",
+                         "jsonl"] | None = None
+    # answer family; None = the format's own (gsm8k number, aqua / commonsenseqa option,
+    # esnli / anli label, strategyqa yesno); jsonl needs it set
+    family: Literal["number", "option", "label", "yesno"] | None = None
+
+    @property
+    def answer_family(self) -> str:
+        from elad_core.loaders import FORMAT_FAMILY
+
+        return self.family or FORMAT_FAMILY.get(self.format) or "number"
 
 
 class EmbeddedStudentConfig(_Strict):
@@ -53,6 +69,9 @@ class StudentConfig(_Strict):
     probe_batch_size: int = Field(128, ge=1)
     max_probe_steps: int = Field(12, ge=1)  # probes use at most this many steps per sample
     device: str = "cpu"
+    # Prefect global concurrency limit held while the student samples, probes, trains and
+    # evaluates (one slot per round step; e.g. "elad-gpu" with 1 slot per GPU box). None: none.
+    concurrency_limit: str | None = None
 
 
 class SelectionConfig(_Strict):
@@ -68,14 +87,31 @@ class OracleFaultConfig(_Strict):
     latency_s: float = Field(0.0, ge=0)  # added to every request
     error_rate: float = Field(0.0, ge=0, le=1)  # share answered with HTTP 500
     rate_limit_rate: float = Field(0.0, ge=0, le=1)  # share answered 429 + Retry-After
+    timeout_rate: float = Field(0.0, ge=0, le=1)  # share held hang_s (the client times out)
+    drop_rate: float = Field(0.0, ge=0, le=1)  # share whose connection drops mid-body
+    malformed_rate: float = Field(0.0, ge=0, le=1)  # share answered 200 + truncated JSON
+    unparsable_rate: float = Field(0.0, ge=0, le=1)  # share answered 200 + a useless text
+    bad_request_rate: float = Field(0.0, ge=0, le=1)  # share answered 400 (permanent)
     retry_after_s: float = Field(1.0, ge=0)
+    hang_s: float = Field(30.0, ge=0)  # how long a timeout fault holds a request
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _rates_sum(self) -> "OracleFaultConfig":
+        total = (self.error_rate + self.rate_limit_rate + self.timeout_rate + self.drop_rate
+                 + self.malformed_rate + self.unparsable_rate + self.bad_request_rate)
+        if total > 1.0 + 1e-9:
+            raise ValueError(f"the fault rates sum to {total:g}; at most 1 is possible")
+        return self
 
 
 class TeacherConfig(_Strict):
     model: str = "oracle"  # "oracle" (local test double) or any litellm model string
     api_base: str | None = None  # e.g. http://127.0.0.1:8000/v1; set automatically for oracle
-    api_key_env: str | None = None  # environment variable holding the key (never the key)
+    # the API key comes from an environment variable (its NAME here, never the key) or from
+    # a Prefect Secret block (its name; resolved inside the teacher task), not both
+    api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    api_key_secret: str | None = None
     seed_annotator: Literal["cot", "clear"] = "cot"
     annotator: Literal["cot", "clear"] = "clear"
     max_concurrency: int = Field(8, ge=1)  # concurrent requests inside one batch
@@ -85,11 +121,24 @@ class TeacherConfig(_Strict):
     temperature: float = Field(0.0, ge=0)
     retries: int = Field(4, ge=0)  # Prefect task retries for transient errors
     retry_delay_s: float = Field(1.0, ge=0)  # first backoff; doubles each retry, with jitter
+    # client-side rate limits (Prefect global rate limits, created on first use); None: none
+    rpm_limit: int | None = Field(None, ge=1)  # requests per minute
+    tpm_limit: int | None = Field(None, ge=1)  # tokens per minute (prompt + max_tokens)
+    completion_tokens_estimate: int = Field(256, ge=1)  # per call, for budget estimates
+    # Prefect global concurrency limit held per teacher batch in flight, across all runs on a
+    # server (e.g. "elad-teacher-api"). None: no limit (ephemeral local runs need no setup).
+    concurrency_limit: str | None = None
     input_cost_per_1m_usd: float | None = None  # None: litellm's price map (0 if unknown)
     output_cost_per_1m_usd: float | None = None
     filter_wrong_teacher: bool = False  # drop annotations disagreeing with gold (if gold)
     max_clear_turns: int = Field(16, ge=1)
     oracle: OracleFaultConfig = OracleFaultConfig()  # oracle only: injected faults (tests)
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> "TeacherConfig":
+        if self.api_key_env and self.api_key_secret:
+            raise ValueError("set api_key_env or api_key_secret, not both")
+        return self
 
 
 class TrainConfig(_Strict):
@@ -124,8 +173,12 @@ class RunConfig(_Strict):
     runs_dir: Path = Path("runs")
     seed: int = 0
     rounds: int = Field(3, ge=1)  # round 0 (seed) + rounds-1 active rounds
-    max_teacher_tokens: int | None = Field(None, ge=1)  # stop before exceeding
+    # budgets: the run stops at a round boundary before an (estimated) round would exceed
+    # one, and stops sending teacher batches inside a round once the next would
+    max_teacher_tokens: int | None = Field(None, ge=1)  # whole run
     max_cost_usd: float | None = Field(None, gt=0)
+    max_round_teacher_tokens: int | None = Field(None, ge=1)  # each round
+    max_round_cost_usd: float | None = Field(None, gt=0)
     data: DataConfig = DataConfig()
     student: StudentConfig = StudentConfig()
     selection: SelectionConfig = SelectionConfig()

@@ -19,6 +19,7 @@ from elad_core.parsing import normalize_answer, split_rationale
 from elad_core.records import Example
 
 EMBEDDED_DIR = Path(__file__).parent / "data"
+MAX_QUESTION_CHARS = 20_000  # a longer "question" is a broken row (GSM8K's longest: ~1,000)
 EMBEDDED = {"gsm8k": EMBEDDED_DIR / "gsm8k"}
 
 
@@ -56,10 +57,14 @@ def source_fingerprint(dataset: str, splits: list[str]) -> dict[str, str]:
     return out
 
 
-def _check_jsonl(path: Path) -> None:
-    """Validate every line of a GSM8K-format JSONL file; DataError at the first bad one."""
+def _read_jsonl(path: Path) -> list[dict]:
+    """Every row of a GSM8K-format JSONL file (row i is line i), each validated.
+
+    Raises DataError (file:line: ...) at the first bad line or on a missing file.
+    """
     if not path.is_file():
         raise DataError(f"{path}: file not found")
+    rows = []
     with path.open("rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
             try:
@@ -75,6 +80,8 @@ def _check_jsonl(path: Path) -> None:
             if not isinstance(row, dict):
                 raise DataError(f"{path}:{lineno}: expected a JSON object")
             _check_row(row, f"{path}:{lineno}")
+            rows.append(row)
+    return rows
 
 
 def _check_row(row: dict, where: str) -> None:
@@ -82,8 +89,14 @@ def _check_row(row: dict, where: str) -> None:
         value = row.get(field)
         if value is None:
             raise DataError(f"{where}: field '{field}' is missing")
-        if not isinstance(value, str) or not value.strip():
-            raise DataError(f"{where}: field '{field}' is empty or not a string")
+        if not isinstance(value, str):
+            raise DataError(f"{where}: field '{field}' is not a string "
+                            f"(got {type(value).__name__})")
+        if not value.strip():
+            raise DataError(f"{where}: field '{field}' is empty")
+    if len(row["question"]) > MAX_QUESTION_CHARS:
+        raise DataError(f"{where}: field 'question' is {len(row['question']):,} characters long, "
+                        f"over the limit of {MAX_QUESTION_CHARS:,}")
     _, raw = split_rationale(row["answer"])
     if raw is None:
         raise DataError(f"{where}: field 'answer' has no final '#### <answer>' line")
@@ -114,23 +127,19 @@ def load_examples(
 
     Returns list[Example] (len = rows). Raises DataError (file:line: field ...) on bad input.
     """
+    path = resolve_split(dataset, split)
+    if path is not None:  # read here: line numbers stay exact, no cache is written
+        return _to_examples(_read_jsonl(path), str(path), family)
     import datasets  # heavy import, kept local
 
-    path = resolve_split(dataset, split)
-    if path is not None:
-        _check_jsonl(path)
-        ds = datasets.load_dataset("json", data_files=str(path), split="train")
-        where = str(path)
-    else:
-        try:
-            ds = datasets.load_dataset(dataset, hub_config, split=split)
-        except Exception as exc:  # hub errors are many and deep: one clear line instead
-            raise DataError(
-                f"dataset {dataset!r} split {split!r}: not a local file or folder, and the hub "
-                f"load failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
-            ) from None
-        where = f"{dataset}[{split}] row"
-    return _to_examples(ds.to_list(), where, family)
+    try:
+        ds = datasets.load_dataset(dataset, hub_config, split=split)
+    except Exception as exc:  # hub errors are many and deep: one clear line instead
+        raise DataError(
+            f"dataset {dataset!r} split {split!r}: not a local file or folder, and the hub "
+            f"load failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+        ) from None
+    return _to_examples(ds.to_list(), f"{dataset}[{split}] row", family)
 
 
 def subset(examples: list[Example], size: int | None, seed: int) -> list[Example]:

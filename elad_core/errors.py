@@ -31,7 +31,12 @@ class TransientTeacherError(TeacherError):
 
 
 class PermanentTeacherError(TeacherError):
-    """Failure that a retry cannot fix (400, 401, 404, unknown question)."""
+    """Failure that a retry cannot fix (400, 404, 422, unknown question): that sample fails."""
+
+
+class TeacherAuthError(PermanentTeacherError):
+    """The provider rejected the credentials (401 / 403). Every request would fail the same
+    way, so the batch stops instead of recording each question as failed (and caching that)."""
 
 
 class BudgetExceeded(EladError):

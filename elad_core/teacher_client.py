@@ -4,7 +4,10 @@ Any provider litellm speaks to works (OpenAI, Anthropic, vLLM, Ollama, ...); the
 teacher is reached the same way (`openai/oracle` on a loopback `api_base`). Concurrency is
 bounded by a semaphore; litellm's own retries are OFF (retries live in the Prefect task layer);
 errors are mapped to TransientTeacherError (retry) or PermanentTeacherError (record and move on).
-The API key is read from the environment at call time and never logged or stored.
+The API key comes from an environment variable (read at call time) or is handed over already
+resolved (a Prefect Secret block, resolved by the task); it is never logged or stored, and
+is redacted from error messages. Two seams: a `ReplyJournal` (a reply paid for is never paid
+again) and a `throttle` coroutine awaited before each request (client-side rate limits).
 """
 
 from __future__ import annotations
@@ -14,12 +17,20 @@ import email.utils
 import logging
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
 
 import litellm
 
 from elad_core.config import TeacherConfig
-from elad_core.errors import ConfigError, PermanentTeacherError, TransientTeacherError
+from elad_core.errors import (
+    ConfigError,
+    PermanentTeacherError,
+    TeacherAuthError,
+    TeacherError,
+    TransientTeacherError,
+)
+from elad_core.teacher_journal import ReplyJournal, request_key
 
 logger = logging.getLogger(__name__)
 litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" prints on every error
@@ -37,10 +48,9 @@ _TRANSIENT = (
     litellm.Timeout,
     TimeoutError,
 )
+_AUTH = (litellm.AuthenticationError, litellm.PermissionDeniedError)
 _PERMANENT = (
     litellm.BadRequestError,
-    litellm.AuthenticationError,
-    litellm.PermissionDeniedError,
     litellm.NotFoundError,
     litellm.UnprocessableEntityError,
 )
@@ -96,8 +106,12 @@ class TeacherClient:
     model: litellm model string ("openai/gpt-4o-mini", "anthropic/claude-...", "openai/oracle").
     api_key_env: name of the environment variable holding the key (ConfigError if unset);
     None -> "no-key" for the oracle, else litellm reads the provider's own variables.
-    timeout_s: per request, seconds. Costs: USD per 1M tokens; None -> litellm's price map
-    (0.0 for models it does not know). `requests_sent` counts every request attempted.
+    api_key: the key itself, already resolved (e.g. from a Prefect Secret block); exclusive
+    with api_key_env. timeout_s: per request, seconds. Costs: USD per 1M tokens; None ->
+    litellm's price map (0.0 for models it does not know). journal: replies already paid for
+    are served from it (no request) and new ones recorded in it. throttle: awaited with the
+    request's token occupancy (prompt + max_tokens) before each request is sent.
+    `requests_sent` counts every request attempted, `replayed` those served by the journal.
     """
 
     def __init__(
@@ -111,7 +125,13 @@ class TeacherClient:
         max_concurrency: int = 8,
         input_cost_per_1m_usd: float | None = None,
         output_cost_per_1m_usd: float | None = None,
+        api_key: str | None = None,
+        journal: ReplyJournal | None = None,
+        throttle: Callable[[int], Awaitable[None]] | None = None,
     ):
+        if api_key_env and api_key:
+            raise ConfigError("teacher: give the API key by api_key_env or by api_key_secret, "
+                              "not both")
         if api_key_env and not os.environ.get(api_key_env):
             raise ConfigError(
                 f"teacher.api_key_env: environment variable {api_key_env} is not set; "
@@ -128,13 +148,26 @@ class TeacherClient:
         self.input_cost_per_1m_usd = input_cost_per_1m_usd
         self.output_cost_per_1m_usd = output_cost_per_1m_usd
         self.requests_sent = 0
+        self.journal = journal
+        self.throttle = throttle
         self._api_key_env = api_key_env
+        self._api_key_value = api_key
         self._semaphore: asyncio.Semaphore | None = None
         self._semaphore_loop: asyncio.AbstractEventLoop | None = None
 
+    @property
+    def replayed(self) -> int:
+        """Replies served from the journal instead of a request."""
+        return self.journal.hits if self.journal is not None else 0
+
     @classmethod
-    def from_config(cls, cfg: TeacherConfig, api_base: str | None) -> TeacherClient:
-        """Client for `cfg`; for model "oracle", `api_base` is the running oracle server's."""
+    def from_config(cls, cfg: TeacherConfig, api_base: str | None, *, api_key: str | None = None,
+                    journal: ReplyJournal | None = None,
+                    throttle: Callable[[int], Awaitable[None]] | None = None) -> TeacherClient:
+        """Client for `cfg`; for model "oracle", `api_base` is the running oracle server's.
+
+        api_key: the resolved key of `cfg.api_key_secret` (the caller resolves the block).
+        """
         oracle = cfg.model == "oracle"
         # The oracle is a test double: it is billed at simulated gpt-4o-mini list prices so
         # that dollar budgets and cost reports mean something offline.
@@ -151,9 +184,12 @@ class TeacherClient:
             is not None else sim_in,
             output_cost_per_1m_usd=cfg.output_cost_per_1m_usd if cfg.output_cost_per_1m_usd
             is not None else sim_out,
+            api_key=api_key, journal=journal, throttle=throttle,
         )
 
     def _api_key(self) -> str | None:
+        if self._api_key_value:
+            return self._api_key_value
         if self._api_key_env:
             key = os.environ.get(self._api_key_env)
             if not key:
@@ -169,41 +205,86 @@ class TeacherClient:
             self._semaphore_loop = loop
         return self._semaphore
 
-    async def chat(self, messages: list[dict]) -> TeacherReply:
-        """Send one chat request; returns the reply text, token usage and cost.
+    def count_prompt_tokens(self, messages: list[dict]) -> int:
+        """Prompt tokens of `messages` by litellm's offline tokenizer for this model."""
+        return int(litellm.token_counter(model=self.model, messages=messages))
 
-        Raises TransientTeacherError (429 with `retry_after_s`, 5xx, connection errors,
-        timeouts) or PermanentTeacherError (400/401/403/404/422, with the server's message).
+    def price_usd(self, prompt_tokens: float, completion_tokens: float) -> float:
+        """USD for that usage: the configured prices, else litellm's price map, else 0.0."""
+        if self.input_cost_per_1m_usd is not None or self.output_cost_per_1m_usd is not None:
+            return (prompt_tokens * (self.input_cost_per_1m_usd or 0.0)
+                    + completion_tokens * (self.output_cost_per_1m_usd or 0.0)) / 1e6
+        try:
+            cost_in, cost_out = litellm.cost_per_token(
+                model=self.model, prompt_tokens=int(prompt_tokens),
+                completion_tokens=int(completion_tokens))
+            return float(cost_in + cost_out)
+        except Exception:  # noqa: BLE001 - unknown model: no price, not an error
+            return 0.0
+
+    async def chat(self, messages: list[dict]) -> TeacherReply:
+        """One chat request -> the reply text, token usage and cost.
+
+        A request already in the journal is answered from it (no request, the recorded
+        usage); a new reply is journaled before it is returned. Raises TransientTeacherError
+        (429 with `retry_after_s`, 5xx, connection errors, timeouts, unreadable bodies) or
+        PermanentTeacherError (400/401/403/404/422, with the server's message).
         """
+        key = None
+        if self.journal is not None:
+            key = request_key(self.model, messages, self.temperature, self.max_tokens)
+            if (entry := self.journal.get(key)) is not None:
+                return TeacherReply(**entry)
         async with self._bounded():
+            if self.throttle is not None:
+                await self.throttle(self.count_prompt_tokens(messages) + self.max_tokens)
+            api_key = self._api_key()
             self.requests_sent += 1
             try:
                 response = await litellm.acompletion(
                     model=self.model,
                     messages=messages,
                     api_base=self.api_base,
-                    api_key=self._api_key(),
+                    api_key=api_key,
                     timeout=self.timeout_s,
                     max_tokens=self.max_tokens,
                     temperature=self.temperature,
                     num_retries=0,
                 )
             except Exception as exc:  # noqa: BLE001 - mapped or re-raised just below
-                raise self._map_error(exc) from exc
-        return self._reply_of(response)
+                raise self._map_error(exc) from None
+        reply = self._reply_of(response)
+        if key is not None:
+            self.journal.put(key, asdict(reply))
+        return reply
+
+    def _redact(self, text: str) -> str:
+        """`text` with the API key (if any appears in it) replaced by '[redacted]'."""
+        try:
+            key = self._api_key()
+        except ConfigError:
+            return text
+        if key and len(key) >= 8:
+            text = text.replace(key, "[redacted]")
+        return text
 
     def _map_error(self, exc: Exception) -> Exception:
         """litellm / transport exception -> Transient- or PermanentTeacherError (others as is)."""
         status = _status_of(exc)
         where = f"teacher {self.model}"
+        text = self._redact(str(exc))
         transient_status = status is not None and (status >= 500 or status in (408, 429))
         if isinstance(exc, _TRANSIENT) or transient_status:
             wait = retry_after_s(exc)
-            logger.info("%s: transient failure (HTTP %s): %s", where, status, exc)
-            return TransientTeacherError(f"{where}: transient failure (HTTP {status}): {exc}", wait)
+            logger.info("%s: transient failure (HTTP %s): %s", where, status, text)
+            return TransientTeacherError(f"{where}: transient failure (HTTP {status}): {text}",
+                                         wait)
+        if isinstance(exc, _AUTH) or status in (401, 403):
+            return TeacherAuthError(f"{where}: the API key was rejected (HTTP {status}): {text}; "
+                                    "check teacher.api_key_env / teacher.api_key_secret")
         if isinstance(exc, _PERMANENT) or (status is not None and 400 <= status < 500):
-            return PermanentTeacherError(f"{where}: request rejected (HTTP {status}): {exc}")
-        return exc
+            return PermanentTeacherError(f"{where}: request rejected (HTTP {status}): {text}")
+        return TeacherError(f"{where}: unexpected {type(exc).__name__}: {text}")
 
     def _reply_of(self, response: litellm.ModelResponse) -> TeacherReply:
         text = response.choices[0].message.content or ""
@@ -217,8 +298,7 @@ class TeacherClient:
                   completion_tokens: int) -> float:
         """Configured per-1M prices if given, else litellm's price map, else 0.0."""
         if self.input_cost_per_1m_usd is not None or self.output_cost_per_1m_usd is not None:
-            return (prompt_tokens * (self.input_cost_per_1m_usd or 0.0)
-                    + completion_tokens * (self.output_cost_per_1m_usd or 0.0)) / 1e6
+            return self.price_usd(prompt_tokens, completion_tokens)
         try:
             return float(litellm.completion_cost(completion_response=response))
         except Exception:  # noqa: BLE001 - unknown model: no price, not an error

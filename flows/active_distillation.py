@@ -1,7 +1,9 @@
 """The active-distillation loop (DESIGN.md §2): prepare data and the student, then rounds.
 
-Stops at `rounds`, when the pool is exhausted, or at a round boundary once the teacher-
-token or dollar budget is spent, whichever comes first. Writes runs/<run>/summary.json.
+Stops at `rounds`, when the pool is exhausted, or at a round boundary when the next round's
+estimated teacher tokens or dollars would exceed a budget (run or round), whichever comes
+first (elad_core.budget); says why in summary.json's `stopped`. Inputs are checked before
+anything is written (elad_core.preflight). Writes runs/<run>/summary.json.
 """
 
 from __future__ import annotations
@@ -10,49 +12,62 @@ import time
 
 from prefect import flow, get_run_logger
 
+from elad_core.budget import Budget, Estimator, Usage, estimator_for, round_refusal
 from elad_core.config import RunConfig
-from elad_core.data import source_fingerprint
+from elad_core.loaders import fingerprint
+from elad_core.preflight import preflight
 from elad_core.teacher_endpoint import teacher_endpoint
 from flows.distill_round import distill_round
 from tasks import in_run
 from tasks.artifacts import publish_run
 from tasks.data import prepare_data, read_examples
 from tasks.student import build_student
-from tasks.teacher import REQUESTS_SENT
+from tasks.teacher import REPLAYED, REQUESTS_SENT
 
 
-def budget_stop(config: RunConfig, rounds: list[dict], pool_left: int) -> str | None:
-    """Why the loop stops before the next round, or None to go on."""
-    tokens = sum(r["teacher_tokens"] for r in rounds)
-    cost = sum(r["cost_usd"] for r in rounds)
-    if config.max_teacher_tokens is not None and tokens >= config.max_teacher_tokens:
-        return f"teacher-token budget reached ({tokens} >= {config.max_teacher_tokens})"
-    if config.max_cost_usd is not None and cost >= config.max_cost_usd:
-        return f"dollar budget reached (${cost:.4f} >= ${config.max_cost_usd})"
+def budget_stop(config: RunConfig, estimator: Estimator, rounds: list[dict], r: int,
+                pool_left: int) -> tuple[str | None, dict]:
+    """(why the loop stops before round r or None, round r's budget state for distill_round:
+    spend so far, estimated usage per annotation and for the round)."""
     if pool_left == 0:
-        return "pool exhausted"
-    return None
+        return "pool exhausted", {}
+    sel, teacher = config.selection, config.teacher
+    annotator = teacher.seed_annotator if r == 0 else teacher.annotator
+    est = estimator.round(r, annotator, min(sel.seed_size if r == 0 else sel.per_round,
+                                            pool_left), rounds)
+    spent = Usage(sum(x["teacher_tokens"] for x in rounds), sum(x["cost_usd"] for x in rounds))
+    return round_refusal(Budget.from_config(config), est, spent), {
+        "spent": [spent.teacher_tokens, spent.cost_usd],
+        "per_annotation": [est.per_annotation.teacher_tokens, est.per_annotation.cost_usd],
+        "estimate": {"teacher_tokens": round(est.usage.teacher_tokens),
+                     "cost_usd": round(est.usage.cost_usd, 6), "basis": est.basis}}
 
 
 @flow(name="active-distillation")
 def active_distillation(config: RunConfig) -> dict:
     """Run the rounds of one active-distillation job; returns the summary (also on disk)."""
-    t0, sent0 = time.perf_counter(), REQUESTS_SENT.value
+    t0, sent0, replayed0 = time.perf_counter(), REQUESTS_SENT.value, REPLAYED.value
     logger = get_run_logger()
     run_dir = config.run_dir.resolve()
+    preflight(config)  # bad data / a missing key: one clear error, nothing written
     dc = config.data
-    sources = source_fingerprint(dc.dataset, [dc.pool_split, dc.eval_split])
-    data = in_run(prepare_data, run_dir)(dc.model_dump(), sources, config.seed, run_dir)
+    sources = {"pool": fingerprint(dc.format, dc.dataset, [dc.pool_split]),
+               "eval": fingerprint(dc.eval_format or dc.format, dc.eval_dataset or dc.dataset,
+                                   [dc.eval_split])}
+    data = in_run(prepare_data, run_dir)(dc.model_dump(), dc.answer_family, sources, config.seed,
+                                         run_dir)
     student = in_run(build_student, run_dir)(
         config.student.model, config.student.embedded.model_dump(), data["pool"], data["pool_sha"],
         config.seed, run_dir / "student_base")
     pool = read_examples(data["pool"])
+    estimator = estimator_for(config.teacher, [e.question for e in pool])
     state = {"data": data, "student": student, "weights": {}, "annotated": [], "annotation_files": []}
     rounds, stopped = [], f"finished {config.rounds} rounds"
     with teacher_endpoint(config.teacher, pool, run_dir / "oracle_requests.jsonl") as api_base:
         state["api_base"] = api_base
         for r in range(config.rounds):
-            reason = budget_stop(config, rounds, len(pool) - len(state["annotated"]))
+            reason, state["budget"] = budget_stop(config, estimator, rounds, r,
+                                                  len(pool) - len(state["annotated"]))
             if reason:
                 stopped = f"stopped before round {r}: {reason}"
                 logger.warning(stopped)
@@ -63,12 +78,17 @@ def active_distillation(config: RunConfig) -> dict:
                          annotated=state["annotated"] + res["selected_ids"])
             rounds.append({k: v for k, v in res.items()
                            if k not in ("selected_ids", "weights", "annotation_files", "config")})
+            if res.get("budget_stop"):
+                stopped = f"stopped in round {r}: {res['budget_stop']}"
+                logger.warning(stopped)
+                break
     total = 0
     for row in rounds:
         total += row["teacher_tokens"]
         row["cumulative_teacher_tokens"] = total
     summary = {"run_name": config.run_name, "rounds": rounds, "stopped": stopped,
                "teacher_requests_sent": REQUESTS_SENT.value - sent0,
+               "teacher_replies_replayed": REPLAYED.value - replayed0,
                "wall_s": round(time.perf_counter() - t0, 3)}
     publish_run(config.run_name, run_dir, summary)
     return summary

@@ -1,4 +1,4 @@
-"""The `elad` command line (typer): `elad run`, `elad teacher-server`.
+"""The `elad` command line (typer): `elad run`, `elad teacher-server`, `elad deploy`, `elad serve`.
 
 `elad run` builds a RunConfig from an optional YAML file plus flags (flags win), runs the
 `active_distillation` flow and prints one row per round. Errors in input or config end
@@ -8,6 +8,7 @@ with one line on stderr and exit code 2; nothing else is printed as a traceback.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -65,6 +66,9 @@ def run(
     }
     try:
         cfg = load_config(config, overrides)
+        from elad_core.preflight import preflight
+
+        preflight(cfg)  # bad data, options or key: one line, exit 2, nothing written
         from flows.active_distillation import active_distillation
 
         t0 = time.perf_counter()
@@ -91,6 +95,45 @@ def _print_summary(summary: dict, run_dir: Path, wall_s: float) -> None:
     out.print(table)
     out.print(f"teacher requests sent by this invocation: {summary['teacher_requests_sent']}; "
               f"wall {wall_s:.1f} s; results in {run_dir}/ (summary.json, round_NNN/)")
+    if "budget" in summary["stopped"]:
+        err.print(f"[yellow]{summary['stopped']}[/yellow]", soft_wrap=True)
+
+
+@app.command()
+def plan(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML run config."),
+    run_name: Optional[str] = typer.Option(None, help="Folder under runs_dir for this run."),
+    runs_dir: Optional[Path] = typer.Option(None, help="Where run folders go (default: runs)."),
+    max_teacher_tokens: Optional[int] = typer.Option(None, help="Teacher-token budget."),
+    max_cost_usd: Optional[float] = typer.Option(None, help="Dollar budget."),
+) -> None:
+    """Estimate each remaining round's teacher tokens and cost; spends and writes nothing."""
+    overrides = {"run_name": run_name, "runs_dir": runs_dir,
+                 "max_teacher_tokens": max_teacher_tokens, "max_cost_usd": max_cost_usd}
+    try:
+        from elad_core.budget import estimator_for, plan_rounds, read_history
+        from elad_core.preflight import pool_questions
+
+        cfg = load_config(config, overrides)
+        questions = pool_questions(cfg)
+        history = read_history(cfg.run_dir)
+        rows = plan_rounds(cfg, estimator_for(cfg.teacher, questions), len(questions), history)
+    except EladError as exc:
+        _fail(exc)
+    table = Table(title=f"plan for run {cfg.run_name}: {len(history)} round(s) done, "
+                        f"teacher {cfg.teacher.model}")
+    for col in ("round", "annotator", "questions", "est. tokens", "est. $", "basis", "budget"):
+        table.add_column(col, justify="left" if col in ("basis", "budget") else "right")
+    for est, why in rows:
+        table.add_row(str(est.round_index), est.annotator, str(est.questions),
+                      f"{est.usage.teacher_tokens:,.0f}", f"{est.usage.cost_usd:.4f}", est.basis,
+                      "ok" if why is None else "[bold]stops here[/bold]")
+    Console(width=max(Console().width, 120)).print(table)
+    if not rows:
+        err.print(f"all {cfg.rounds} rounds of {cfg.run_dir} are done: nothing left to spend")
+    elif rows[-1][1] is not None:
+        err.print(f"[yellow]the run would stop before round {rows[-1][0].round_index}: "
+                  f"{rows[-1][1]}[/yellow]", soft_wrap=True)
 
 
 @app.command("teacher-server")
@@ -102,8 +145,15 @@ def teacher_server(
     latency_s: float = typer.Option(0.0, help="Injected latency per request (s)."),
     error_rate: float = typer.Option(0.0, help="Share of requests answered HTTP 500."),
     rate_limit_rate: float = typer.Option(0.0, help="Share answered 429 + Retry-After."),
+    retry_after_s: float = typer.Option(1.0, help="Retry-After of the injected 429s (s)."),
+    timeout_rate: float = typer.Option(0.0, help="Share held hang-s seconds (client times out)."),
+    hang_s: float = typer.Option(30.0, help="How long a timeout fault holds a request (s)."),
+    drop_rate: float = typer.Option(0.0, help="Share whose connection drops mid-body."),
+    malformed_rate: float = typer.Option(0.0, help="Share answered 200 with truncated JSON."),
+    unparsable_rate: float = typer.Option(0.0, help="Share answered with a useless text."),
     fault_seed: int = typer.Option(0, help="Seed of the injected faults."),
     request_log: Optional[Path] = typer.Option(None, help="Append one JSON line per request."),
+    api_key_env: Optional[str] = typer.Option(None, help="Require the key in this env var (401)."),
 ) -> None:
     """Serve the oracle teacher (an offline test double answering from gold rationales)."""
     try:
@@ -112,12 +162,54 @@ def teacher_server(
         from elad_core.teacher_oracle_server import FaultConfig, serve_forever
 
         examples = [e for s in splits.split(",") for e in load_examples(dataset, s.strip())]
+        faults = FaultConfig(latency_s=latency_s, error_rate=error_rate,
+                             rate_limit_rate=rate_limit_rate, retry_after_s=retry_after_s,
+                             timeout_rate=timeout_rate, hang_s=hang_s, drop_rate=drop_rate,
+                             malformed_rate=malformed_rate, unparsable_rate=unparsable_rate,
+                             seed=fault_seed)
+        key = os.environ.get(api_key_env) if api_key_env else None
+        if api_key_env and not key:
+            raise EladError(f"--api-key-env: environment variable {api_key_env} is not set")
+    except ValueError as exc:
+        _fail(EladError(f"fault options: {exc}"))
     except EladError as exc:
         _fail(exc)
     err.print(f"oracle teacher on http://{host}:{port}/v1 ({len(examples)} questions; test double)")
-    faults = FaultConfig(latency_s=latency_s, error_rate=error_rate,
-                         rate_limit_rate=rate_limit_rate, seed=fault_seed)
-    serve_forever(OracleJudge(examples), host, port, faults, request_log)
+    serve_forever(OracleJudge(examples), host, port, faults, request_log, api_key=key)
+
+
+@app.command()
+def deploy(
+    prefect_file: Optional[Path] = typer.Option(None, help="Default: deployments/prefect.yaml."),
+    name: Optional[list[str]] = typer.Option(None, help="Deploy only this one (repeatable)."),
+    teacher_slots: int = typer.Option(4, help="Slots of a teacher limit created here."),
+    gpu_slots: int = typer.Option(1, help="Slots of a GPU limit created here."),
+) -> None:
+    """Create the work pool and concurrency limits prefect.yaml names, then `prefect deploy --all`."""
+    from flows.deploy import PREFECT_FILE, prefect_deploy, ready_server
+
+    try:
+        for line in ready_server(prefect_file or PREFECT_FILE, teacher_slots, gpu_slots):
+            err.print(line)
+        prefect_deploy(prefect_file or PREFECT_FILE, name)
+    except EladError as exc:
+        _fail(exc)
+
+
+@app.command()
+def serve(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML run config."),
+    name: str = typer.Option("elad-serve", help="Deployment name."),
+    cron: Optional[str] = typer.Option(None, help="Schedule, e.g. '0 3 * * *' (UTC)."),
+    limit: int = typer.Option(1, help="Flow runs at once in this process."),
+) -> None:
+    """Serve active distillation from this process (no worker) until stopped."""
+    from flows.deploy import serve as serve_flow
+
+    try:
+        serve_flow(load_config(config), name, cron, limit=limit)
+    except EladError as exc:
+        _fail(exc)
 
 
 def main() -> None:  # pragma: no cover

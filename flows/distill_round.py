@@ -9,11 +9,15 @@ add them to the annotated set D, fine-tune the student on D and evaluate it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from pathlib import Path
 
 from prefect import flow
+from prefect.concurrency.sync import concurrency
+from prefect.tasks import exponential_backoff
 
+from elad_core.budget import Budget, Usage, batch_refusal
 from elad_core.config import RunConfig
 from elad_core.files import read_parquet
 from elad_core.prompts import PROMPT_VERSION
@@ -58,12 +62,14 @@ def distill_round(config: RunConfig, round_index: int, state: dict) -> dict:
     data, student, weights = state["data"], state["student"], state["weights"]
     pool = read_examples(data["pool"])
     questions = {e.id: e.question for e in pool}
-    family, sc, timer = config.data.family, config.student, StepTimer()
+    family, sc, timer = config.data.answer_family, config.student, StepTimer()
     sampling = sc.model_dump(include={"k_samples", "temperature", "max_new_tokens",
                                       "generate_batch_size", "device"})
     seed_round = round_index == 0
     selector = "random" if seed_round else config.selection.selector
     samples_ref = None
+    # a slot of the server-wide GPU limit around each student step (a no-op if unset)
+    gpu = functools.partial(concurrency, sc.concurrency_limit or [])
 
     if seed_round:  # [3] the untrained student carries no signal: B0 random questions
         with timer("select"):
@@ -73,7 +79,7 @@ def distill_round(config: RunConfig, round_index: int, state: dict) -> dict:
     else:
         # [1] the student samples K explanations per not-yet-annotated pool question
         remaining = [e.id for e in pool if e.id not in set(state["annotated"])]
-        with timer("sample"):
+        with gpu(), timer("sample"):
             shards = [in_run(sample_shard, run_dir)(
                 student, weights, data["pool"], data["pool_sha"], ids, sampling, family,
                 config.seed * 100_003 + round_index * 1_009 + j, rdir / "shards" / f"samples_{j:04d}.parquet")
@@ -84,7 +90,7 @@ def distill_round(config: RunConfig, round_index: int, state: dict) -> dict:
         if make_selector(selector, config.selection.egss_lambda).needs_probes:
             probing = sc.model_dump(include={"probe_max_new_tokens", "probe_batch_size",
                                              "max_probe_steps", "device"})
-            with timer("probe"):
+            with gpu(), timer("probe"):
                 probe_shards = [in_run(probe_shard, run_dir)(
                     student, weights, data["pool"], data["pool_sha"], s, probing, family,
                     rdir / "shards" / f"probes_{j:04d}.parquet") for j, s in enumerate(shards)]
@@ -102,10 +108,22 @@ def distill_round(config: RunConfig, round_index: int, state: dict) -> dict:
     teacher_key = {**config.teacher.model_dump(include={
         "model", "temperature", "max_tokens", "max_clear_turns", "filter_wrong_teacher",
         "input_cost_per_1m_usd", "output_cost_per_1m_usd"}), "prompt_version": PROMPT_VERSION}
-    task = in_run(annotate_batch_task, run_dir).with_options(retries=config.teacher.retries)
-    batch_refs, cached_batches = [], 0
+    task = in_run(annotate_batch_task, run_dir).with_options(
+        retries=config.teacher.retries,
+        retry_delay_seconds=exponential_backoff(backoff_factor=config.teacher.retry_delay_s))
+    batch_refs, cached_batches, budget_stop = [], 0, None
+    plan = state.get("budget") or {}
     with timer("annotate"):
         for j, batch in enumerate(_chunks(requests, config.teacher.batch_size)):
+            if plan:  # never send a batch that would take the run or round past a budget
+                budget_stop = batch_refusal(
+                    Budget.from_config(config), Usage(*plan["spent"]),
+                    Usage(sum(b["teacher_tokens"] for b in batch_refs),
+                          sum(b["cost_usd"] for b in batch_refs)),
+                    sum(len(b["statuses"]) for b in batch_refs), Usage(*plan["per_annotation"]),
+                    len(batch))
+                if budget_stop:
+                    break
             st = task(annotator, [r.__dict__ for r in batch], teacher_key=teacher_key,
                       teacher_cfg=config.teacher.model_dump(mode="json"), api_base=state["api_base"],
                       family=family, out_path=rdir / "shards" / f"annotations_{j:04d}.parquet",
@@ -119,7 +137,7 @@ def distill_round(config: RunConfig, round_index: int, state: dict) -> dict:
     mode = config.train.mode if config.train.mode != "auto" else default_train_mode(sc.model)
     keep_going = config.train.continue_from_last
     keep_going = (mode == "full") if keep_going is None else keep_going
-    with timer("train"):
+    with gpu(), timer("train"):
         trained = in_run(train_student, run_dir)(
             student, weights if keep_going else {}, data["pool"], data["pool_sha"], annotation_files,
             config.train.model_dump(mode="json"), mode, config.seed, sc.device,
@@ -127,7 +145,7 @@ def distill_round(config: RunConfig, round_index: int, state: dict) -> dict:
     new_weights = {"path": trained["path"], "sha": trained["sha"]}
 
     # [7] evaluate on the held-out split
-    with timer("evaluate"):
+    with gpu(), timer("evaluate"):
         metrics = in_run(evaluate_student, run_dir)(
             student, new_weights, data["eval"], data["eval_sha"], config.eval.model_dump(),
             family, sc.device, rdir / "eval.json")
@@ -139,6 +157,8 @@ def distill_round(config: RunConfig, round_index: int, state: dict) -> dict:
     record = {
         "round": round_index, "selector": selector, "annotator": annotator,
         "prompt_version": PROMPT_VERSION, "selected": len(selected),
+        "annotated": len(annotations), "budget_stop": budget_stop,
+        "budget_estimate": plan.get("estimate"),
         "annotations_ok": sum(a.status == "ok" for a in annotations),
         "annotation_statuses": {s: sum(a.status == s for a in annotations)
                                 for s in sorted({a.status for a in annotations})},

@@ -4,25 +4,35 @@ Cached on what decides the output (requests, annotator, the teacher slice, promp
 version), never on the endpoint address. Transient failures (429, 5xx, timeouts) are
 retried here and only here, with exponential backoff + jitter; `Retry-After` is honoured
 by waiting that long before the retry. A retry sends only the requests that failed: rows
-already annotated are kept in a partial file keyed on the batch's content. Permanent
-failures are recorded per question (status "failed").
+already annotated are kept in a partial file keyed on the batch's content, and every reply
+paid for is journaled (`elad_core.teacher_journal`) before it is used, so a CLEAR dialogue
+resumed after a failed turn or a killed process pays no turn twice. Permanent failures are
+recorded per question (status "failed"); a rejected API key (401/403) stops the batch.
+
+The API key of a Prefect Secret block (`teacher.api_key_secret`) is resolved here, in the
+task body, and never passed as a parameter (Prefect would persist it). Client-side rate
+limits (`teacher.rpm_limit`, `teacher.tpm_limit`) are Prefect global rate limits: limits
+with slot decay, created or updated on first use, awaited before each request.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
 
 from prefect import task
+from prefect.concurrency.sync import concurrency
 from prefect.tasks import exponential_backoff
 
 from elad_core.annotators import AnnotationRequest, annotate_batch
 from elad_core.config import TeacherConfig
-from elad_core.errors import TransientTeacherError
+from elad_core.errors import ConfigError, TransientTeacherError
 from elad_core.files import hash_file, hash_json, read_parquet, write_parquet
 from elad_core.records import Annotation, from_rows, to_rows
 from elad_core.teacher_client import TeacherClient
+from elad_core.teacher_journal import ReplyJournal
 from tasks import CONTENT_CACHE
 
 
@@ -38,6 +48,7 @@ class RequestCounter:
 
 
 REQUESTS_SENT = RequestCounter()
+REPLAYED = RequestCounter()  # teacher replies served from a batch's journal, not re-sent
 MAX_RETRY_AFTER_S = 120.0
 
 
@@ -61,17 +72,21 @@ def annotate_batch_task(annotator: str, requests: list[dict], teacher_key: dict,
     teacher_cfg: the whole TeacherConfig as a dict (endpoint, concurrency, timeouts).
     Raises TransientTeacherError (retried by Prefect) when any request failed transiently.
     """
-    client = TeacherClient.from_config(TeacherConfig(**teacher_cfg), api_base)
+    cfg = TeacherConfig(**teacher_cfg)
+    out_path = Path(out_path)
+    journal = ReplyJournal(out_path.with_name(f"{out_path.stem}.journal.jsonl"))
+    client = TeacherClient.from_config(cfg, api_base, api_key=resolve_api_key(cfg),
+                                       journal=journal, throttle=rate_limiter(cfg))
     reqs = [AnnotationRequest(**r) for r in requests]
     # rows paid for by an earlier attempt (or a killed run) of this very batch are kept
-    out_path = Path(out_path)
     key = hash_json([annotator, requests, teacher_key, family])[:16]
     partial = out_path.parent / f".{out_path.stem}.{key}.partial.parquet"
     done = from_rows(Annotation, read_parquet(partial)) if partial.exists() else []
     done_ids = {a.question_id for a in done}
-    try:
-        new = annotate_batch(client, annotator, [r for r in reqs if r.question_id not in done_ids],
-                             family, teacher_key["max_clear_turns"])
+    try:  # a slot of the server-wide teacher limit while requests are in flight (none if unset)
+        with concurrency(cfg.concurrency_limit or []):
+            new = annotate_batch(client, annotator, [r for r in reqs if r.question_id not in done_ids],
+                                 family, teacher_key["max_clear_turns"])
     except TransientTeacherError as exc:
         write_parquet(partial, to_rows(done + exc.completed))
         if exc.retry_after_s:
@@ -79,6 +94,7 @@ def annotate_batch_task(annotator: str, requests: list[dict], teacher_key: dict,
         raise
     finally:
         REQUESTS_SENT.add(client.requests_sent)
+        REPLAYED.add(client.replayed)
     by_id = {a.question_id: a for a in done + new}
     annotations = [by_id[r.question_id] for r in reqs]
     write_parquet(out_path, to_rows(annotations))
@@ -87,3 +103,90 @@ def annotate_batch_task(annotator: str, requests: list[dict], teacher_key: dict,
             "teacher_tokens": sum(a.teacher_tokens for a in annotations),
             "cost_usd": sum(a.cost_usd for a in annotations),
             "statuses": [a.status for a in annotations]}
+
+
+def resolve_api_key(cfg: TeacherConfig) -> str | None:
+    """The key of Prefect Secret block `cfg.api_key_secret` (None when unset).
+
+    Call it inside a task or flow body only: the value must never become a parameter.
+    Raises ConfigError when the block does not exist.
+    """
+    if not cfg.api_key_secret:
+        return None
+    from prefect.blocks.system import Secret
+
+    try:
+        return Secret.load(cfg.api_key_secret).get()
+    except ValueError:
+        raise ConfigError(
+            f"teacher.api_key_secret: no Prefect Secret block named {cfg.api_key_secret!r}; "
+            "create one (prefect.blocks.system.Secret(value=...).save(name)) on this server"
+        ) from None
+
+
+def rate_limit_names(cfg: TeacherConfig) -> dict[str, str]:
+    """Global rate-limit names for cfg's model: {"rpm": ..., "tpm": ...}, shared by all runs."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", cfg.model.lower()).strip("-")
+    return {"rpm": f"elad-teacher-rpm-{slug}", "tpm": f"elad-teacher-tpm-{slug}"}
+
+
+def rate_limit_shapes(cfg: TeacherConfig) -> dict[str, tuple[int, float]]:
+    """{name: (slots, slot_decay_per_second)} of the configured limits.
+
+    A token bucket refilled at limit/60 per second, holding at most one second of requests
+    (rpm) or ten seconds of tokens (tpm), so no minute ever sees much more than the limit.
+    """
+    names, shapes = rate_limit_names(cfg), {}
+    if cfg.rpm_limit:
+        shapes[names["rpm"]] = (max(1, cfg.rpm_limit // 60), cfg.rpm_limit / 60)
+    if cfg.tpm_limit:
+        shapes[names["tpm"]] = (max(1, cfg.tpm_limit // 6), cfg.tpm_limit / 60)
+    return shapes
+
+
+def ensure_rate_limits(cfg: TeacherConfig) -> None:
+    """Create (or update to cfg's values) the Prefect global rate limits of cfg."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import (
+        GlobalConcurrencyLimitCreate,
+        GlobalConcurrencyLimitUpdate,
+    )
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        for name, (slots, decay) in rate_limit_shapes(cfg).items():
+            try:
+                gcl = client.read_global_concurrency_limit_by_name(name)
+            except ObjectNotFound:
+                try:
+                    client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(
+                        name=name, limit=slots, slot_decay_per_second=decay, active=True))
+                    continue
+                except ObjectAlreadyExists:  # a concurrent batch created it first
+                    gcl = client.read_global_concurrency_limit_by_name(name)
+            if (gcl.limit, gcl.slot_decay_per_second, gcl.active) != (slots, decay, True):
+                client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(
+                    limit=slots, slot_decay_per_second=decay, active=True))
+
+
+def rate_limiter(cfg: TeacherConfig):
+    """The client's throttle for cfg's rpm / tpm limits (None when neither is set).
+
+    Returns an async callable(tokens) that takes one request slot and `tokens` token slots
+    (capped at the bucket size) from Prefect's rate limits, waiting until they are free.
+    """
+    shapes = rate_limit_shapes(cfg)
+    if not shapes:
+        return None
+    from prefect.concurrency.asyncio import rate_limit
+
+    ensure_rate_limits(cfg)
+    names = rate_limit_names(cfg)
+
+    async def throttle(tokens: int) -> None:
+        if cfg.rpm_limit:
+            await rate_limit(names["rpm"], occupy=1, strict=True)
+        if cfg.tpm_limit:
+            await rate_limit(names["tpm"], occupy=min(tokens, shapes[names["tpm"]][0]), strict=True)
+
+    return throttle

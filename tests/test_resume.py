@@ -21,7 +21,7 @@ from conftest import tiny_config
 from elad_core.data import load_examples
 from elad_core.files import read_parquet
 from elad_core.teacher_oracle import OracleJudge
-from elad_core.teacher_oracle_server import FaultConfig, OracleServer
+from elad_core.teacher_oracle_server import FaultConfig, OracleServer, request_log_stats
 
 pytestmark = pytest.mark.slow
 BATCH = 2  # questions per teacher batch task
@@ -54,8 +54,10 @@ def _clear_requests(log: list[dict]) -> list[dict]:
 def test_sigkill_during_annotation_then_resume(tmp_path):
     examples = load_examples("gsm8k", "train")
     logs = {n: tmp_path / f"{n}.jsonl" for n in ("killed", "reference")}
-    # 50 ms per request, one at a time: round 1's CLEAR dialogues take a few seconds
-    servers = {n: OracleServer(OracleJudge(examples), FaultConfig(latency_s=0.05), log)
+    # 0.3 s per request, one at a time: round 1's CLEAR dialogues take a few seconds, and
+    # the kill lands while a request is in flight (a reply being received at that very
+    # instant, before it is journaled, would be paid again: a window of milliseconds)
+    servers = {n: OracleServer(OracleJudge(examples), FaultConfig(latency_s=0.3), log)
                for n, log in logs.items()}
     for s in servers.values():
         s.start()
@@ -63,14 +65,15 @@ def test_sigkill_during_annotation_then_resume(tmp_path):
         killed_cfg = _write_cfg(tmp_path, "killed", servers["killed"].api_base)
         proc = _start(killed_cfg, tmp_path)
         deadline = time.time() + 300
-        while len(_clear_requests(_log(logs["killed"]))) < 6:  # mid round-1 annotation
+        shards = tmp_path / "runs" / "killed" / "round_001" / "shards"
+        # mid round-1 annotation: 6 replies journaled, the next request in flight
+        while sum(len(f.read_bytes().splitlines()) for f in shards.glob("*.journal.jsonl")) < 6:
             assert proc.poll() is None, "run ended before round 1's annotation"
             assert time.time() < deadline, "round 1's annotation never started"
-            time.sleep(0.05)
+            time.sleep(0.01)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         before = _clear_requests(_log(logs["killed"]))
-        shards = tmp_path / "runs" / "killed" / "round_001" / "shards"
         finished = {r["question_id"] for f in shards.glob("annotations_*.parquet")
                     for r in read_parquet(f)}
         assert finished, "no batch had finished before the kill"
@@ -82,6 +85,9 @@ def test_sigkill_during_annotation_then_resume(tmp_path):
         # only the batch in flight at the kill was asked again
         again = {r["question_id"] for r in before} & {r["question_id"] for r in after}
         assert len(again) <= BATCH
+        # ... and even its dialogues paid no turn twice: journaled replies were replayed, the
+        # request in flight at the kill was dropped by the server (client gone), not delivered
+        assert request_log_stats(_log(logs["killed"]))["paid_twice"] == 0
 
         ref_cfg = _write_cfg(tmp_path, "reference", servers["reference"].api_base)
         assert _start(ref_cfg, tmp_path).wait(timeout=600) == 0

@@ -154,7 +154,10 @@ def test_request_log_counts_every_request(judge, examples, tmp_path):
         ("q2", "clear", 1, 200), ("q2", "clear", 2, 200), ("q2", "clear", 3, 200),
         ("q2", "clear", 4, 200), (None, None, 1, 400),
     ]
-    assert all(set(r) == {"ts", "question_id", "mode", "turn", "status"} for r in rows)
+    assert all(set(r) == {"ts", "question_id", "mode", "turn", "status", "fault", "completion",
+                          "messages_sha", "prompt_tokens", "completion_tokens"} for r in rows)
+    # every 200 delivered a completion; the unknown question's 400 did not
+    assert [r["completion"] for r in rows] == [True] * 4 + [False]
 
 
 def test_concurrency_is_bounded(judge, examples):

@@ -1,0 +1,92 @@
+"""The reply journal: every teacher reply paid for, on disk before it is used (DESIGN.md §3).
+
+A CLEAR dialogue is several calls; when turn 3 fails transiently, or the process is killed in
+the middle of a batch, the retry replays the dialogue from the start. The journal makes that
+free: before sending, the client looks the request up (key: sha256 of the model, sampling
+settings and messages), and a hit returns the recorded reply and its recorded usage without
+a request. So a resumed dialogue pays each completion once, and its Annotation (tokens, cost,
+request count) equals the one an uninterrupted run would have written.
+
+Format: append-only JSON lines `{"key", "text", "prompt_tokens", "completion_tokens",
+"cost_usd"}`, each flushed and fsync'd before the reply is used; a line torn by a kill is
+ignored on load. No request content and no credentials are stored, only the reply and usage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def request_key(model: str, messages: list[dict], temperature: float, max_tokens: int) -> str:
+    """sha256 hex of what decides a reply: model string, sampling settings, messages.
+
+    The endpoint (api_base) and the key are not part of it: the oracle's port changes per run.
+    """
+    blob = json.dumps({"model": model, "temperature": temperature, "max_tokens": max_tokens,
+                       "messages": messages}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class ReplyJournal:
+    """Append-only, fsync'd store of paid replies, keyed by `request_key` (thread-safe).
+
+    `get(key)` -> the recorded reply fields or None; `put(key, reply)` appends one line.
+    `hits` counts replies served from the journal by this object.
+    """
+
+    FIELDS = ("text", "prompt_tokens", "completion_tokens", "cost_usd")
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.hits = 0
+        self._lock = threading.Lock()
+        self._entries: dict[str, dict[str, Any]] = {}
+        self._torn_tail = False  # the file ends inside a line (a write killed half-way)
+        if self.path.exists() and self.path.stat().st_size > 0:
+            self._load()
+
+    def _load(self) -> None:
+        torn = 0
+        with self.path.open("rb") as fh:
+            for raw in fh:
+                self._torn_tail = not raw.endswith(b"\n")
+                try:
+                    row = json.loads(raw.decode("utf-8"))
+                    self._entries[row["key"]] = {f: row[f] for f in self.FIELDS}
+                except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+                    torn += 1
+        if torn:
+            logger.warning("%s: ignored %d torn journal line(s) (a killed write)", self.path, torn)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self.hits += 1
+            return entry
+
+    def put(self, key: str, reply: dict[str, Any]) -> None:
+        """Record a paid reply: one JSON line, flushed and fsync'd before returning."""
+        entry = {f: reply[f] for f in self.FIELDS}
+        line = json.dumps({"key": key, **entry}, ensure_ascii=False) + "\n"
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("ab") as fh:
+                if self._torn_tail:  # keep the torn line alone on its line
+                    fh.write(b"\n")
+                    self._torn_tail = False
+                fh.write(line.encode("utf-8"))
+                fh.flush()
+                os.fsync(fh.fileno())
+            self._entries[key] = entry

@@ -1,0 +1,136 @@
+"""Teacher budgets (issue #4): estimates, refusals at round and batch level, `elad plan`, and a
+run whose budget is smaller than one round stopping before its first teacher call."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from conftest import tiny_config
+from typer.testing import CliRunner
+
+from elad_core.budget import (
+    CLEAR_TURNS,
+    STEP_TOKENS,
+    Budget,
+    Estimator,
+    Usage,
+    batch_refusal,
+    plan_rounds,
+    round_refusal,
+    round_sizes,
+)
+from elad_core.config import RunConfig
+
+
+def _price(prompt: float, completion: float) -> float:
+    return (prompt * 1.0 + completion * 2.0) / 1e6  # $1 / $2 per 1M tokens
+
+
+def test_a_priori_estimates():
+    est = Estimator(cot_prompt_tokens=100, completion_tokens=200, price_usd=_price)
+    cot = est.a_priori("cot")
+    assert cot == Usage(300, (100 + 400) / 1e6)  # one call: prompt + completion
+    clear = est.a_priori("clear")
+    # turn t sends the first prompt (+ its proposed step) plus 2 (t-1) earlier messages
+    t, s = CLEAR_TURNS, STEP_TOKENS
+    prompt = t * (100 + s) + s * t * (t - 1)
+    completion = (t - 1) * s + 200
+    assert clear.teacher_tokens == prompt + completion > cot.teacher_tokens
+
+
+def test_measured_estimates_use_the_same_annotator_only():
+    est = Estimator(100, 200, _price)
+    history = [{"annotator": "cot", "selected": 10, "annotated": 10, "teacher_tokens": 2500,
+                "cost_usd": 0.01},
+               {"annotator": "clear", "selected": 4, "annotated": 2, "teacher_tokens": 1000,
+                "cost_usd": 0.002}]
+    per, basis = est.per_annotation("cot", history)
+    assert per == Usage(250, 0.001) and "measured: mean of 10 cot" in basis
+    per, basis = est.per_annotation("clear", history)
+    assert per == Usage(500, 0.001)  # divided by the 2 annotated, not the 4 selected
+    assert est.per_annotation("clear", history[:1])[1].startswith("a priori")
+
+
+def test_refusal_names_the_option_and_the_numbers():
+    b = Budget(max_teacher_tokens=1000, max_round_cost_usd=0.5)
+    assert b.refusal(Usage(400, 0), Usage(600, 0)) is None  # exactly at the limit is allowed
+    why = b.refusal(Usage(400, 0), Usage(601, 0))
+    assert "max_teacher_tokens=1000" in why and "1,001 teacher tokens" in why
+    why = b.refusal(Usage(0, 10.0), Usage(0, 0.3), round_spent=Usage(0, 0.3))
+    assert "max_round_cost_usd=0.5" in why and "this round" in why  # run $: no limit set
+    assert Budget().refusal(Usage(1e9, 1e9), Usage(1e9, 1e9)) is None
+
+
+def test_round_and_batch_refusals():
+    est = Estimator(100, 200, _price).round(0, "cot", 8, [])
+    assert round_refusal(Budget(max_teacher_tokens=2400), est, Usage()) is None  # 8 x 300
+    why = round_refusal(Budget(max_teacher_tokens=2399), est, Usage())
+    assert why.startswith("budget: round 0 (8 questions, cot) would spend an estimated 2,400")
+    # inside a round the next batch is priced at what this round's batches actually cost
+    b = Budget(max_teacher_tokens=2000)
+    assert batch_refusal(b, Usage(1000), Usage(400), 4, Usage(300), 4) is None  # 100 each
+    why = batch_refusal(b, Usage(1000), Usage(800), 4, Usage(300), 4)  # 200 each -> 2600
+    assert why.startswith("budget: stopped annotating after 4 questions of this round")
+
+
+def test_round_sizes_stop_at_an_exhausted_pool():
+    assert round_sizes(4, 8, 4, 20) == [(0, 8), (1, 4), (2, 4), (3, 4)]
+    assert round_sizes(4, 8, 4, 14) == [(0, 8), (1, 4), (2, 2), (3, 0)]
+    assert round_sizes(4, 8, 4, 20, start=2) == [(2, 4), (3, 4)]
+
+
+def test_plan_ends_at_the_first_round_that_does_not_fit(tmp_path):
+    cfg = RunConfig.model_validate(tiny_config(tmp_path, rounds=4, max_teacher_tokens=5000))
+    est = Estimator(100, 200, _price)
+    rows = plan_rounds(cfg, est, 24, [])
+    # round 0: 8 cot x 300 = 2400 fits; round 1: 4 clear dialogues do not fit in the rest
+    assert [(e.round_index, e.questions, why is None) for e, why in rows] == [
+        (0, 8, True), (1, 4, False)]
+    assert "max_teacher_tokens=5000" in rows[-1][1]
+
+
+runner = CliRunner()
+
+
+def test_elad_plan_estimates_and_writes_nothing(tmp_path):
+    from flows.cli import app
+
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(tiny_config(tmp_path, max_teacher_tokens=100)))
+    res = runner.invoke(app, ["plan", "-c", str(path)])
+    assert res.exit_code == 0, res.output
+    assert "est. tokens" in res.output and "a priori" in res.output
+    assert "would stop before round 0" in res.output and "max_teacher_tokens=100" in res.output
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_budget_smaller_than_one_round_stops_before_the_first_teacher_call(
+        prefect_harness, tmp_path):
+    from flows.active_distillation import active_distillation
+
+    cfg = RunConfig.model_validate(tiny_config(tmp_path, run_name="budget-stop",
+                                               max_teacher_tokens=500))
+    summary = active_distillation(cfg)
+    assert summary["rounds"] == [] and summary["teacher_requests_sent"] == 0
+    assert summary["stopped"].startswith("stopped before round 0: budget: round 0")
+    assert "max_teacher_tokens=500" in summary["stopped"]
+    # the oracle never saw a request; no round folder was started
+    log = cfg.run_dir / "oracle_requests.jsonl"
+    assert not log.exists() or log.read_text() == ""
+    assert not list(cfg.run_dir.glob("round_*"))
+    assert json.loads((cfg.run_dir / "summary.json").read_text())["stopped"] == summary["stopped"]
+
+
+def test_a_dollar_budget_needs_prices():
+    from elad_core.config import load_config
+    from elad_core.errors import ConfigError
+    from elad_core.preflight import check_teacher
+
+    unpriced = {"teacher.model": "openai/my-local-vllm", "max_cost_usd": 1.0}
+    with pytest.raises(ConfigError, match="teacher.input_cost_per_1m_usd"):
+        check_teacher(load_config(None, unpriced))
+    check_teacher(load_config(None, {**unpriced, "teacher.input_cost_per_1m_usd": 0.1}))
+    check_teacher(load_config(None, {"teacher.model": "openai/gpt-4o-mini", "max_cost_usd": 1.0}))
