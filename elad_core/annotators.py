@@ -21,7 +21,11 @@ import re
 from dataclasses import dataclass, replace
 
 from elad_core import prompts
-from elad_core.errors import PermanentTeacherError, TeacherAuthError, TransientTeacherError
+from elad_core.errors import (
+    PermanentTeacherError,
+    TeacherAuthError,
+    TransientTeacherError,
+)
 from elad_core.parsing import ANSWER_MARK, parse_answer, split_steps
 from elad_core.records import Annotation
 from elad_core.teacher_client import TeacherClient, TeacherReply

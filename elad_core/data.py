@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -57,30 +58,39 @@ def source_fingerprint(dataset: str, splits: list[str]) -> dict[str, str]:
     return out
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    """Every row of a GSM8K-format JSONL file (row i is line i), each validated.
+def iter_jsonl(path: Path) -> Iterator[tuple[str, dict]]:
+    """("file:line", row) for each line of a JSONL file of objects (row i is line i).
 
-    Raises DataError (file:line: ...) at the first bad line or on a missing file.
+    Raises DataError naming file:line on a missing file, non-UTF-8 bytes, an empty line,
+    invalid JSON or a line that is not an object.
     """
+    path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    rows = []
     with path.open("rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
+            where = f"{path}:{lineno}"
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: not UTF-8 ({exc.reason} at byte {exc.start})")
+                raise DataError(f"{where}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
             if not line.strip():
-                raise DataError(f"{path}:{lineno}: empty line")
+                raise DataError(f"{where}: empty line")
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
+                raise DataError(f"{where}: not valid JSON: {exc.msg}") from None
             if not isinstance(row, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object")
-            _check_row(row, f"{path}:{lineno}")
-            rows.append(row)
+                raise DataError(f"{where}: expected a JSON object")
+            yield where, row
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    """Every row of a GSM8K-format JSONL file, each validated; DataError at the first bad one."""
+    rows = []
+    for where, row in iter_jsonl(path):
+        _check_row(row, where)
+        rows.append(row)
     return rows
 
 

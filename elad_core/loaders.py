@@ -10,9 +10,9 @@ GSM8K itself is read by elad_core.data.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
+from elad_core.data import iter_jsonl, load_examples, question_id, source_fingerprint
 from elad_core.errors import DataError
 from elad_core.parsing import normalize_answer
 from elad_core.records import Example
@@ -22,24 +22,6 @@ FORMAT_FAMILY = {"gsm8k": "number", "aqua": "option", "commonsenseqa": "option",
                  "esnli": "label", "anli": "label", "strategyqa": "yesno"}
 NLI_QUESTION = ("Premise: {p}\nHypothesis: {h}\nDoes the premise entail the hypothesis? "
                 "Answer entailment, neutral or contradiction.")
-
-
-def _jsonl(path: Path) -> Iterator[tuple[str, dict]]:
-    """(where, row) per line of a JSONL file; DataError on a missing file or bad line."""
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    with path.open("rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            where = f"{path}:{lineno}"
-            try:
-                row = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                raise DataError(f"{where}: not UTF-8") from None
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{where}: not valid JSON: {exc.msg}") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{where}: expected a JSON object")
-            yield where, row
 
 
 def _field(row: dict, name: str, where: str, kind: type = str):
@@ -59,8 +41,6 @@ def _answer(raw: str, family: str, where: str, name: str) -> str:
 
 
 def _example(question: str, rationale: str, answer: str, family: str) -> Example:
-    from elad_core.data import question_id
-
     steps = "\n".join(line.strip() for line in rationale.splitlines() if line.strip())
     return Example(question_id(question), question.strip(), steps, answer, family)
 
@@ -73,7 +53,7 @@ def _with_options(question: str, options: list[str]) -> str:
 def load_aqua(root: Path, split: str) -> list[Example]:
     """AQuA-RAT `<split>.json` (JSONL: question, options ["A)…"], rationale, correct)."""
     out = []
-    for where, row in _jsonl(Path(root) / f"{split}.json"):
+    for where, row in iter_jsonl(Path(root) / f"{split}.json"):
         options = _field(row, "options", where, list)
         q = _with_options(_field(row, "question", where), options)
         out.append(_example(q, row.get("rationale") or "",
@@ -111,9 +91,9 @@ def load_commonsenseqa(root: Path, split: str, explanations: Path | None = None)
     cose_file = Path(cose_dir) / f"cose_{split}_v1.11_processed.jsonl"
     expl = {}
     if cose_file.is_file():
-        expl = {r["id"]: r.get("explanation", {}).get("open-ended", "") for _, r in _jsonl(cose_file)}
+        expl = {r["id"]: r.get("explanation", {}).get("open-ended", "") for _, r in iter_jsonl(cose_file)}
     out = []
-    for where, row in _jsonl(Path(root) / f"{split}_rand_split.jsonl"):
+    for where, row in iter_jsonl(Path(root) / f"{split}_rand_split.jsonl"):
         q = _field(row, "question", where, dict)
         choices = [f"{c['label']}) {c['text']}" for c in q.get("choices", [])]
         if len(choices) != 5:
@@ -151,7 +131,7 @@ def load_strategyqa(path: Path) -> list[Example]:
 def load_anli(path: Path) -> list[Example]:
     """ANLI JSONL (premise, hypothesis, label e/n/c or the full word, reason)."""
     out = []
-    for where, row in _jsonl(Path(path)):
+    for where, row in iter_jsonl(Path(path)):
         label = _field(row, "label", where)
         label = ANLI_LABELS.get(label.strip().lower(), label)
         q = NLI_QUESTION.format(p=_field(row, "premise", where).strip(),
@@ -189,8 +169,6 @@ def load_split(fmt: str, dataset: str, split: str, family: str, fields: dict[str
 
     For the single-file formats (strategyqa, anli, jsonl) `split` may be the file itself.
     """
-    from elad_core.data import load_examples
-
     root = Path(dataset)
     single = Path(split) if split.endswith((".json", ".jsonl", ".csv")) else root
     if fmt == "gsm8k":
@@ -215,7 +193,6 @@ def load_split(fmt: str, dataset: str, split: str, family: str, fields: dict[str
 
 def fingerprint(fmt: str, dataset: str, splits: list[str]) -> dict[str, str]:
     """Content hash of what a load reads (cache key of the data task, DESIGN §3)."""
-    from elad_core.data import source_fingerprint
     from elad_core.files import hash_dir, hash_file
 
     if fmt == "gsm8k":

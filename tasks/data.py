@@ -7,8 +7,8 @@ from pathlib import Path
 from prefect import task
 
 from elad_core.data import subset
-from elad_core.loaders import load_split
 from elad_core.files import hash_file, read_parquet, write_parquet
+from elad_core.loaders import load_split
 from elad_core.records import Example, from_rows, to_rows
 from tasks import CONTENT_CACHE
 

@@ -25,7 +25,11 @@ from test_resume import _start
 from elad_core.data import load_examples
 from elad_core.files import read_parquet
 from elad_core.teacher_oracle import OracleJudge
-from elad_core.teacher_oracle_server import OracleServer, read_request_log, request_log_stats
+from elad_core.teacher_oracle_server import (
+    OracleServer,
+    read_request_log,
+    request_log_stats,
+)
 
 pytestmark = pytest.mark.slow
 STEPS = 20  # training steps per round

@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import tiny_config
+
 from elad_core.config import RunConfig
 from elad_core.files import read_parquet
 

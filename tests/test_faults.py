@@ -311,7 +311,7 @@ def test_permanent_errors_are_recorded_and_the_batch_completes(
 def test_rate_limits_pace_requests_through_prefect(prefect_harness, judge, examples, tmp_path):
     from prefect.client.orchestration import get_client
 
-    from tasks.teacher import rate_limit_names
+    from tasks.teacher_limits import rate_limit_names
 
     log = tmp_path / "log.jsonl"
     reqs = [AnnotationRequest(e.id, e.question) for e in examples]
@@ -328,7 +328,7 @@ def test_rate_limits_pace_requests_through_prefect(prefect_harness, judge, examp
 
 
 def test_rate_limit_shapes():
-    from tasks.teacher import rate_limit_shapes
+    from tasks.teacher_limits import rate_limit_shapes
 
     assert rate_limit_shapes(TeacherConfig()) == {}
     shapes = rate_limit_shapes(TeacherConfig(model="openai/gpt-4o-mini", rpm_limit=600,

@@ -9,7 +9,12 @@ import pytest
 
 from elad_core.errors import DataError
 from elad_core.loaders import (
-    load_anli, load_aqua, load_commonsenseqa, load_esnli, load_generic, load_strategyqa,
+    load_anli,
+    load_aqua,
+    load_commonsenseqa,
+    load_esnli,
+    load_generic,
+    load_strategyqa,
 )
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
