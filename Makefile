@@ -10,7 +10,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP ?= True
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install run test clean
+.PHONY: install run test clean bench-selection
 
 $(BIN)/elad: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -q $(ARGS)
+
+# Issue 3's benchmark (hours on 2 CPU cores; resumable): `make bench-selection ARGS=--quick` to try it.
+bench-selection: install
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[bench]'
+	$(BIN)/python benchmarks/selection_efficiency.py $(ARGS)
 
 clean:
 	rm -rf runs .pytest_cache

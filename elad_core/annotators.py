@@ -1,9 +1,12 @@
-"""Teacher annotators (DESIGN.md §2.3): `cot` (solve from scratch) and `clear` (ELAD's CLEAR).
+"""Teacher annotators (DESIGN.md §2.3): `cot` (solve from scratch), `clear` (ELAD's CLEAR) and
+`clear_single` (our one-call variant of CLEAR).
 
 CLEAR (Zhang et al., ELAD, Findings of ACL 2024, §3.2) revises one student explanation in a
 multi-turn dialogue: each student step is proposed in turn; while the teacher says "yes" its own
 version ŝᵢ of the step is kept; at the first "no" the teacher's reply supplies the remaining
 steps and the final answer; if every step is accepted the teacher is asked once for the answer.
+`clear_single` sends all student steps numbered in one call and reads back, as JSON, the first
+wrong step and the rewritten rest; its record is the same as CLEAR's.
 
 Replies are parsed leniently and never raise (STYLE §6): an unreadable reply gives an Annotation
 with status "unparsable" and its raw text. PermanentTeacherError -> status "failed" with the
@@ -32,7 +35,7 @@ from elad_core.teacher_client import TeacherClient, TeacherReply
 
 logger = logging.getLogger(__name__)
 
-ANNOTATORS = ("cot", "clear")
+ANNOTATORS = ("cot", "clear", "clear_single")
 
 # "Yes." / "**No**:" / "> yes," at the start of a reply; group 1 is the verdict.
 _VERDICT_RE = re.compile(r"^[\s*_#>`\"']*(yes|no)\b[\s*_`\"'.,:;!\-]*", re.IGNORECASE)
@@ -41,12 +44,14 @@ _VERDICT_RE = re.compile(r"^[\s*_#>`\"']*(yes|no)\b[\s*_`\"'.,:;!\-]*", re.IGNOR
 @dataclass(frozen=True)
 class AnnotationRequest:
     """One selected question. explanation: the student sample CLEAR revises (None for CoT);
-    sample_index: which of the K samples it is (recorded as Annotation.revised_sample)."""
+    sample_index: which of the K samples it is (recorded as Annotation.revised_sample);
+    student_answer: that sample's parsed final answer (sent to the teacher for label tasks)."""
 
     question_id: str
     question: str
     explanation: str | None = None
     sample_index: int | None = None
+    student_answer: str | None = None
 
 
 class _Dialogue:
@@ -129,7 +134,8 @@ async def annotate_clear(client: TeacherClient, req: AnnotationRequest, family: 
         return replace(await annotate_cot(client, req, family), annotator="clear", accepted_steps=0)
     dialogue = _Dialogue(client)
     messages = [{"role": "system", "content": prompts.TEACHER_SYSTEM},
-                prompts.clear_first_message(req.question, student_steps[0])]
+                prompts.clear_first_message(req.question, student_steps[0],
+                                            _label_answer(req, family))]
     revised: list[str] = []
     try:
         for i, step in enumerate(student_steps):
@@ -155,6 +161,11 @@ async def annotate_clear(client: TeacherClient, req: AnnotationRequest, family: 
     return _finish(dialogue, req, revised, reply.text, family)
 
 
+def _label_answer(req: AnnotationRequest, family: str) -> str | None:
+    """The student's answer to show the teacher: label tasks only (see prompts.STUDENT_ANSWER)."""
+    return req.student_answer if family != "number" else None
+
+
 def _finish(dialogue: _Dialogue, req: AnnotationRequest, revised: list[str], text: str,
             family: str) -> Annotation:
     """Target = accepted ŝ₁..ŝᵢ + the steps and `#### answer` of the closing reply `text`."""
@@ -163,6 +174,70 @@ def _finish(dialogue: _Dialogue, req: AnnotationRequest, revised: list[str], tex
         return dialogue.record(req, "clear", "unparsable", accepted=len(revised))
     target = prompts.student_target("\n".join(revised + steps), answer)
     return dialogue.record(req, "clear", "ok", target=target, answer=answer, accepted=len(revised))
+
+
+def parse_clear_single(text: str, n_steps: int, family: str) -> tuple[int, list[str], str] | None:
+    """clear_single reply -> (accepted student steps, rewritten steps, normalised answer) or None.
+
+    Lenient (DESIGN §2.3): the first `{...}` object in the text (code fences allowed) with
+    `first_wrong_step` (1-based int, or null = all n_steps right), `steps` (list of strings or
+    one newline-separated string) and `answer`. None when any of it is unreadable or the index
+    is outside 1..n_steps.
+    """
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        return None
+    try:
+        obj = json.loads(text[start:end + 1])
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    wrong, steps, raw = obj.get("first_wrong_step"), obj.get("steps", []), obj.get("answer")
+    if wrong is None:
+        accepted = n_steps
+    elif isinstance(wrong, int) and not isinstance(wrong, bool) and 1 <= wrong <= n_steps:
+        accepted = wrong - 1
+    else:
+        return None
+    if isinstance(steps, str):
+        steps = split_steps(steps)
+    if not isinstance(steps, list) or not all(isinstance(x, str) for x in steps):
+        return None
+    answer = parse_answer(f"{prompts.ANSWER_CUE}{raw}", family).answer if raw is not None else None
+    if answer is None:
+        return None
+    return accepted, [x.strip() for x in steps if x.strip()], answer
+
+
+async def annotate_clear_single(client: TeacherClient, req: AnnotationRequest,
+                                family: str = "number") -> Annotation:
+    """clear_single revision of `req.explanation` in one call (DESIGN §2.3).
+
+    Target = the student's steps before the first wrong one + the teacher's rewritten steps +
+    `#### answer`; accepted_steps = how many student steps were kept. No explanation or no
+    steps: one CoT call, recorded as annotator "clear_single" with accepted_steps 0.
+    Raises TransientTeacherError.
+    """
+    student_steps = split_steps(req.explanation or "")
+    if not student_steps:
+        cot = await annotate_cot(client, req, family)
+        return replace(cot, annotator="clear_single", accepted_steps=0)
+    dialogue = _Dialogue(client)
+    try:
+        reply = await dialogue.ask(prompts.clear_single_messages(
+            req.question, student_steps, _label_answer(req, family)))
+    except TeacherAuthError:
+        raise
+    except PermanentTeacherError as exc:
+        return dialogue.record(req, "clear_single", "failed", error=str(exc))
+    parsed = parse_clear_single(reply.text, len(student_steps), family)
+    if parsed is None:
+        return dialogue.record(req, "clear_single", "unparsable")
+    accepted, steps, answer = parsed
+    target = prompts.student_target("\n".join(student_steps[:accepted] + steps), answer)
+    return dialogue.record(req, "clear_single", "ok", target=target, answer=answer,
+                           accepted=accepted)
 
 
 def annotate_batch(client: TeacherClient, annotator: str, requests: list[AnnotationRequest],
@@ -180,6 +255,8 @@ def annotate_batch(client: TeacherClient, annotator: str, requests: list[Annotat
     async def run() -> list[Annotation | BaseException]:
         if annotator == "cot":
             calls = [annotate_cot(client, r, family) for r in requests]
+        elif annotator == "clear_single":
+            calls = [annotate_clear_single(client, r, family) for r in requests]
         else:
             calls = [annotate_clear(client, r, family, max_turns) for r in requests]
         return await asyncio.gather(*calls, return_exceptions=True)

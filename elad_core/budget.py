@@ -117,6 +117,8 @@ class Estimator:
         p, c = self.cot_prompt_tokens, self.completion_tokens
         if annotator == "cot":
             prompt, completion = p, c
+        elif annotator == "clear_single":  # one call carrying CLEAR_TURNS student steps
+            prompt, completion = p + STEP_TOKENS * CLEAR_TURNS, c
         else:  # turn t resends the first prompt plus 2 (t-1) step messages
             t = CLEAR_TURNS
             prompt = t * (p + STEP_TOKENS) + STEP_TOKENS * t * (t - 1)
@@ -134,7 +136,8 @@ class Estimator:
         return self.a_priori(annotator), (
             f"a priori: {self.cot_prompt_tokens:.0f} prompt tokens per question, "
             f"{self.completion_tokens} completion tokens per call"
-            + ("" if annotator == "cot" else f", {CLEAR_TURNS} CLEAR turns"))
+            + {"cot": "", "clear_single": f", {CLEAR_TURNS} student steps in one call"}.get(
+                annotator, f", {CLEAR_TURNS} CLEAR turns"))
 
     def round(self, round_index: int, annotator: str, questions: int,
               history: list[dict]) -> RoundEstimate:

@@ -1,6 +1,7 @@
 """Typed run configuration (STYLE §4): one `RunConfig` is the flow parameter.
 
-Groups DataConfig, StudentConfig, SelectionConfig, TeacherConfig, TrainConfig, EvalConfig.
+Groups DataConfig, StudentConfig, SelectionConfig, TeacherConfig, TrainConfig, EvalConfig,
+RunnerConfig.
 Unknown keys are rejected. The same config loads from YAML, the CLI and a deployment.
 Defaults are the embedded demo of DESIGN.md §2 (GSM8K subset, tiny student, oracle teacher).
 """
@@ -112,9 +113,12 @@ class TeacherConfig(_Strict):
     # a Prefect Secret block (its name; resolved inside the teacher task), not both
     api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     api_key_secret: str | None = None
-    seed_annotator: Literal["cot", "clear"] = "cot"
-    annotator: Literal["cot", "clear"] = "clear"
+    seed_annotator: Literal["cot", "clear", "clear_single"] = "cot"
+    annotator: Literal["cot", "clear", "clear_single"] = "clear"  # DESIGN §2.3
     max_concurrency: int = Field(8, ge=1)  # concurrent requests inside one batch
+    # worker processes a batch's requests are spread over, each with its own event loop
+    # (litellm's ~3 ms CPU per call caps one loop near 300 calls/s); 1 = in the task's process
+    processes: int = Field(1, ge=1)
     batch_size: int = Field(16, ge=1)  # questions per cached teacher task
     timeout_s: float = Field(60.0, gt=0)
     max_tokens: int = Field(512, ge=16)
@@ -168,6 +172,34 @@ class EvalConfig(_Strict):
     max_length: int = Field(512, ge=16)  # held-out loss: prompt + gold target tokens
 
 
+class RunnerConfig(_Strict):
+    """Where a round's student sampling / EGSS probe shards run (README "Scaling").
+
+    "sequential": one shard after another in the flow's process (the default). "dask": the
+    shards are submitted concurrently to a Dask cluster through prefect-dask's
+    DaskTaskRunner: a local cluster of `n_workers` processes started for the run, or the
+    running scheduler at `address`. Each worker process runs one shard at a time (sampling
+    seeds torch's process-wide RNG), so results are identical either way (same seeds).
+    """
+
+    kind: Literal["sequential", "dask"] = "sequential"
+    # a running scheduler (`dask scheduler`), e.g. "tcp://10.0.0.5:8786", whose workers were
+    # started with `--nthreads 1`; None = a local cluster on 127.0.0.1 started and stopped
+    # with the run (kind "dask" only)
+    address: str | None = None
+    n_workers: int = Field(2, ge=1)  # local cluster: worker processes (one shard at a time each)
+    torch_threads: int = Field(1, ge=1)  # local cluster: torch intra-op threads per worker
+    # processes of the training step, data parallel through accelerate (one per GPU: `accelerate
+    # launch --multi_gpu`; on CPU torchrun + gloo); 1 = in the flow's process (default)
+    train_processes: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _address_needs_dask(self) -> "RunnerConfig":
+        if self.address and self.kind != "dask":
+            raise ValueError(f"address {self.address!r} needs kind 'dask', got {self.kind!r}")
+        return self
+
+
 class RunConfig(_Strict):
     run_name: str = Field("gsm8k-demo", pattern=r"^[A-Za-z0-9_.-]+$")
     runs_dir: Path = Path("runs")
@@ -185,6 +217,7 @@ class RunConfig(_Strict):
     teacher: TeacherConfig = TeacherConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+    runner: RunnerConfig = RunnerConfig()  # where sampling / probe shards run (scale-out)
 
     @model_validator(mode="after")
     def _check(self) -> "RunConfig":

@@ -1,7 +1,8 @@
 """Every prompt the project sends, in one place, with a version that is part of cache keys.
 
 Student format (the student is trained on it): `Question: <q>\nAnswer:\n<steps>\n#### <a>`.
-Teacher prompts: CoT from scratch and the CLEAR revision dialogue (ELAD, DESIGN.md §2.3).
+Teacher prompts: CoT from scratch, the CLEAR revision dialogue (ELAD, DESIGN.md §2.3) and
+`clear_single`, our one-call variant (all student steps numbered, JSON reply).
 Changing any text here must bump PROMPT_VERSION so cached teacher results are not reused.
 """
 
@@ -56,8 +57,21 @@ CLEAR_FIRST = (
 
 CLEAR_NEXT = "Can we continue with this step: {step}\n" + CLEAR_INSTRUCTIONS
 
+# Label tasks (option / label / yes-no): the student's own final answer goes with turn 1 of
+# `clear` and with `clear_single`, so the teacher can judge the reasoning that leads to it
+# (DESIGN §2.4 judges label-task steps by that answer). Number tasks do not send it.
+STUDENT_ANSWER = "\nThe student's final answer is: {answer}"
+
 CLEAR_FINAL = (
     "All the steps are accepted. What is the final answer? Reply with a last line '#### <answer>'."
+)
+
+CLEAR_SINGLE = (
+    "For question: {question}\nLet's think step by step. A student wrote these steps:\n{steps}{answer}\n"
+    "Find the first wrong step. Reply with JSON only, of the form "
+    '{{"first_wrong_step": <its number, or null if every step is right>, '
+    '"steps": [<your steps from that one to the end, one string each>], '
+    '"answer": "<the final answer>"}}'
 )
 
 _QUESTION_RES = (
@@ -74,9 +88,23 @@ def cot_messages(question: str) -> list[dict[str, str]]:
     ]
 
 
-def clear_first_message(question: str, step: str) -> dict[str, str]:
-    """Turn 1 of the CLEAR dialogue (ELAD §3.2, DESIGN §2.3)."""
-    return {"role": "user", "content": CLEAR_FIRST.format(question=question.strip(), step=step)}
+def _student_answer(answer: str | None) -> str:
+    return STUDENT_ANSWER.format(answer=answer) if answer else ""
+
+
+def clear_first_message(question: str, step: str, student_answer: str | None = None) -> dict[str, str]:
+    """Turn 1 of the CLEAR dialogue (ELAD §3.2, DESIGN §2.3); student_answer: label tasks only."""
+    text = CLEAR_FIRST.format(question=question.strip(), step=step) + _student_answer(student_answer)
+    return {"role": "user", "content": text}
+
+
+def clear_single_messages(question: str, steps: list[str],
+                          student_answer: str | None = None) -> list[dict[str, str]]:
+    """The one call of `clear_single` (DESIGN §2.3): the student's steps numbered from 1."""
+    numbered = "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1))
+    text = CLEAR_SINGLE.format(question=question.strip(), steps=numbered,
+                               answer=_student_answer(student_answer))
+    return [{"role": "system", "content": TEACHER_SYSTEM}, {"role": "user", "content": text}]
 
 
 def clear_next_message(step: str) -> dict[str, str]:
@@ -96,6 +124,21 @@ def question_of(message_text: str) -> str | None:
         if m:
             return m.group(1).strip()
     return None
+
+
+def student_answer_of(message_text: str) -> str | None:
+    """The student's final answer sent with a label-task CLEAR / clear_single message, or None."""
+    m = re.search(r"\nThe student's final answer is: (.*?)(?:\n|$)", message_text)
+    return m.group(1).strip() if m else None
+
+
+def clear_single_steps(message_text: str) -> list[str] | None:
+    """The numbered student steps of a clear_single message (None for other messages)."""
+    m = re.search(r"A student wrote these steps:\n(.*?)\n(?:The student's final answer|Find the first)",
+                  message_text, re.S)
+    if m is None:
+        return None
+    return [re.sub(r"^\d+\.\s?", "", line) for line in m.group(1).split("\n") if line.strip()]
 
 
 def proposed_step(message_text: str) -> str | None:

@@ -91,7 +91,7 @@ def annotation_requests(
     out = []
     for q in selected:
         s = pick_revision_sample(by_q[q])
-        out.append(AnnotationRequest(q, questions[q], s.text, s.sample_index))
+        out.append(AnnotationRequest(q, questions[q], s.text, s.sample_index, s.answer))
     return out
 
 

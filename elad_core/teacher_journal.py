@@ -78,15 +78,22 @@ class ReplyJournal:
 
     def put(self, key: str, reply: dict[str, Any]) -> None:
         """Record a paid reply: one JSON line, flushed and fsync'd before returning."""
-        entry = {f: reply[f] for f in self.FIELDS}
-        line = json.dumps({"key": key, **entry}, ensure_ascii=False) + "\n"
+        self.put_many([(key, reply)])
+
+    def put_many(self, replies: list[tuple[str, dict[str, Any]]]) -> None:
+        """Record several paid replies, one JSON line each, with ONE fsync before returning
+        (group commit: concurrent requests share the disk flush; fsync costs ~4 ms here)."""
+        entries = [(key, {f: reply[f] for f in self.FIELDS}) for key, reply in replies]
+        # one line per write(): O_APPEND writes stay whole when worker processes share the file
+        lines = [(json.dumps({"key": key, **entry}, ensure_ascii=False) + "\n").encode("utf-8")
+                 for key, entry in entries]
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("ab") as fh:
+            with self.path.open("ab", buffering=0) as fh:
                 if self._torn_tail:  # keep the torn line alone on its line
                     fh.write(b"\n")
                     self._torn_tail = False
-                fh.write(line.encode("utf-8"))
-                fh.flush()
+                for line in lines:
+                    fh.write(line)
                 os.fsync(fh.fileno())
-            self._entries[key] = entry
+            self._entries.update(entries)

@@ -1,18 +1,24 @@
 """The offline oracle teacher's judgments (DESIGN.md §2.4): a TEST DOUBLE for a real LLM.
 
-It answers CoT and CLEAR turns from a dataset's gold rationales and never makes up an
-answer (an unknown question raises UnknownQuestion -> HTTP 400). The HTTP server that
+It answers CoT, CLEAR turns and clear_single calls from a dataset's gold rationales and
+never makes up an answer (an unknown question raises UnknownQuestion -> HTTP 400). The HTTP server that
 puts it behind an OpenAI-compatible API is in `teacher_oracle_server.py`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 
 from elad_core import prompts
 from elad_core.arithmetic import check_step, close, to_float
 from elad_core.errors import PermanentTeacherError
-from elad_core.parsing import gsm8k_calculations, numbers_in, split_steps
+from elad_core.parsing import (
+    gsm8k_calculations,
+    normalize_answer,
+    numbers_in,
+    split_steps,
+)
 from elad_core.records import Example
 
 logger = logging.getLogger(__name__)
@@ -43,12 +49,14 @@ def user_texts(messages: list[dict]) -> list[str]:
 
 
 class OracleJudge:
-    """Answers CoT and CLEAR turns from gold solutions (DESIGN §2.3, §2.4).
+    """Answers CoT, CLEAR and clear_single from gold solutions (DESIGN §2.3, §2.4).
 
     examples: Example records with gold `rationale` (steps, no `####` line) and normalised
-    `answer`; those without an answer are not indexed. Judging is per answer family; only the
-    arithmetic ("number", GSM8K) family is implemented (`_judge_number`); label families get
-    their own method later.
+    `answer`; those without an answer are not indexed. Step judging is per answer family:
+    arithmetic ("number", GSM8K format) checks each step's calculations against the gold
+    intermediate results (`_judge_number`); label families (option / label / yesno) accept the
+    steps while the student's final answer, sent with the request, equals the gold label, and
+    on rejection return the gold explanation and label.
     """
 
     def __init__(self, examples: list[Example]):
@@ -58,7 +66,7 @@ class OracleJudge:
         return len(self._by_key)
 
     def reply(self, messages: list[dict]) -> tuple[str, str, str]:
-        """Chat messages -> (reply_text, question_id, mode), mode "cot" | "clear".
+        """Chat messages -> (reply_text, question_id, mode), mode "cot" | "clear" | "clear_single".
 
         Raises UnknownQuestion when the first user message holds no question the oracle knows.
         """
@@ -69,33 +77,53 @@ class OracleJudge:
             shown = (question or (users[0] if users else ""))[:80]
             raise UnknownQuestion(f"oracle teacher: unknown question '{shown}'")
         gold = split_steps(example.rationale)
+        single = prompts.clear_single_steps(users[0])
+        if single is not None:
+            return self._clear_single(example, gold, single, users[0]), example.id, "clear_single"
         proposed = [prompts.proposed_step(u) for u in users]
         accepted = [p for p in proposed[:-1] if p is not None]
         if proposed[-1] is not None:
-            claimed = self._replay(example, gold, accepted)
-            correct, line = self._judge(example, gold, proposed[-1], claimed)
+            claimed = self._replay(example, gold, accepted, users[0])
+            correct, line = self._judge(example, gold, proposed[-1], claimed, users[0])
             if correct:
                 own = gold[line] if line is not None else proposed[-1]
                 return f"Yes.\n{own}", example.id, "clear"
-            rest = self._remaining(gold, claimed)
+            rest = self._remaining(example, gold, claimed)
             return "No.\n" + prompts.student_target(rest, example.answer), example.id, "clear"
         if users[-1].strip() == prompts.CLEAR_FINAL.strip():
-            claimed = self._replay(example, gold, accepted)
-            rest = self._remaining(gold, claimed)
+            claimed = self._replay(example, gold, accepted, users[0])
+            rest = self._remaining(example, gold, claimed, rejected=False)
             return prompts.student_target(rest, example.answer), example.id, "clear"
         return prompts.student_target(example.rationale, example.answer), example.id, "cot"
 
+    def _clear_single(self, example: Example, gold: list[str], steps: list[str], first: str) -> str:
+        """JSON reply: the first wrong student step (1-based, null if none), the rest, the answer."""
+        claimed: set[int] = set()
+        wrong = None
+        for i, step in enumerate(steps):
+            correct, line = self._judge(example, gold, step, claimed, first)
+            if not correct:
+                wrong = i + 1
+                break
+            if line is not None:
+                claimed.add(line)
+        rest = self._remaining(example, gold, claimed, rejected=wrong is not None)
+        return json.dumps({"first_wrong_step": wrong, "steps": split_steps(rest),
+                           "answer": example.answer})
+
     # ------------------------------------------------------------ judging
     def _judge(
-        self, example: Example, gold: list[str], step: str, claimed: set[int]
+        self, example: Example, gold: list[str], step: str, claimed: set[int], first: str
     ) -> tuple[bool, int | None]:
-        """(correct, index of the gold line the step reproduces or None); per answer family."""
+        """(correct, index of the gold line the step reproduces or None); per answer family.
+
+        first: the first user message (label tasks read the student's final answer from it).
+        """
         if example.family == "number":
             return self._judge_number(example, gold, step, claimed)
-        raise PermanentTeacherError(
-            f"oracle teacher: CLEAR judging for answer family '{example.family}' is not "
-            "implemented yet; use the cot annotator"
-        )
+        raw = prompts.student_answer_of(first)
+        student = normalize_answer(raw, example.family) if raw else None
+        return student is not None and student == example.answer, None
 
     def _judge_number(
         self, example: Example, gold: list[str], step: str, claimed: set[int]
@@ -133,18 +161,22 @@ class OracleJudge:
                 out.append(number)
         return out
 
-    def _replay(self, example: Example, gold: list[str], accepted: list[str]) -> set[int]:
+    def _replay(self, example: Example, gold: list[str], accepted: list[str], first: str) -> set[int]:
         """Gold lines claimed by the already-accepted steps (the dialogue stops at the first No)."""
         claimed: set[int] = set()
         for step in accepted:
-            _, line = self._judge(example, gold, step, claimed)
+            _, line = self._judge(example, gold, step, claimed, first)
             if line is not None:
                 claimed.add(line)
         return claimed
 
-    def _remaining(self, gold: list[str], claimed: set[int]) -> str:
+    def _remaining(self, example: Example, gold: list[str], claimed: set[int],
+                   rejected: bool = True) -> str:
         """Unclaimed gold lines in order, newline-joined. A line without calculation that comes
-        before the last claimed line counts as covered (it only restates the question)."""
+        before the last claimed line counts as covered (it only restates the question).
+        Label tasks: the whole gold explanation on a rejection, nothing when all was accepted."""
+        if example.family != "number":
+            return "\n".join(gold) if rejected else ""
         last = max(claimed, default=-1)
         keep = [
             line

@@ -3,7 +3,9 @@
 Stops at `rounds`, when the pool is exhausted, or at a round boundary when the next round's
 estimated teacher tokens or dollars would exceed a budget (run or round), whichever comes
 first (elad_core.budget); says why in summary.json's `stopped`. Inputs are checked before
-anything is written (elad_core.preflight). Writes runs/<run>/summary.json.
+anything is written (elad_core.preflight). Writes runs/<run>/summary.json. Every round's
+sampling / probe shards run on the task runner of `config.runner` (flows/runners.py: one
+after another, or on a Dask cluster that lives as long as the run).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from elad_core.loaders import fingerprint
 from elad_core.preflight import preflight
 from elad_core.teacher_endpoint import teacher_endpoint
 from flows.distill_round import distill_round
+from flows.runners import task_runner
 from tasks import in_run
 from tasks.artifacts import publish_run
 from tasks.data import prepare_data, read_examples
@@ -63,7 +66,9 @@ def active_distillation(config: RunConfig) -> dict:
     estimator = estimator_for(config.teacher, [e.question for e in pool])
     state = {"data": data, "student": student, "weights": {}, "annotated": [], "annotation_files": []}
     rounds, stopped = [], f"finished {config.rounds} rounds"
-    with teacher_endpoint(config.teacher, pool, run_dir / "oracle_requests.jsonl") as api_base:
+    # the teacher endpoint and the shards' task runner (e.g. a local Dask cluster) live for all rounds
+    with teacher_endpoint(config.teacher, pool, run_dir / "oracle_requests.jsonl") as api_base, \
+            task_runner(config.runner) as runner:
         state["api_base"] = api_base
         for r in range(config.rounds):
             reason, state["budget"] = budget_stop(config, estimator, rounds, r,
@@ -72,8 +77,8 @@ def active_distillation(config: RunConfig) -> dict:
                 stopped = f"stopped before round {r}: {reason}"
                 logger.warning(stopped)
                 break
-            res = distill_round.with_options(flow_run_name=f"{config.run_name}-round-{r:03d}")(
-                config, r, state)
+            res = distill_round.with_options(flow_run_name=f"{config.run_name}-round-{r:03d}",
+                                             task_runner=runner)(config, r, state)
             state.update(weights=res["weights"], annotation_files=res["annotation_files"],
                          annotated=state["annotated"] + res["selected_ids"])
             rounds.append({k: v for k, v in res.items()

@@ -45,7 +45,7 @@ def run(
     teacher_api_base: Optional[str] = typer.Option(None, help="Teacher endpoint (OpenAI style)."),
     api_key_env: Optional[str] = typer.Option(None, help="Env var holding the teacher API key."),
     selector: Optional[str] = typer.Option(None, help="Selector name, e.g. egss or random."),
-    annotator: Optional[str] = typer.Option(None, help="Annotator after round 0: clear or cot."),
+    annotator: Optional[str] = typer.Option(None, help="Annotator after round 0: clear, clear_single or cot."),
     rounds: Optional[int] = typer.Option(None, help="Rounds including the seed round."),
     seed_size: Optional[int] = typer.Option(None, help="B0: questions annotated in round 0."),
     per_round: Optional[int] = typer.Option(None, help="B: questions selected per round."),
@@ -178,6 +178,26 @@ def teacher_server(
     serve_forever(OracleJudge(examples), host, port, faults, request_log, api_key=key)
 
 
+@app.command("arithmetic-task")
+def arithmetic_task(
+    out: Path = typer.Argument(..., help="Folder to write train.jsonl and test.jsonl into."),
+    pool: int = typer.Option(4000, help="Questions of the 'train' split (the pool)."),
+    test: int = typer.Option(300, help="Questions of the 'test' split."),
+    seed: int = typer.Option(0, help="Generator seed."),
+) -> None:
+    """Write the seeded arithmetic word-problem task (GSM8K format, DESIGN §5).
+
+    A CPU-learnable measuring instrument; run on it with `elad run --dataset OUT`.
+    """
+    from elad_core.arithmetic_task import write_dataset
+
+    if pool < 1 or test < 1:
+        _fail(EladError("--pool and --test must be at least 1"))
+    paths = write_dataset(out, {"train": pool, "test": test}, seed=seed)
+    for split, path in paths.items():
+        err.print(f"{split}: {path}")
+
+
 @app.command()
 def deploy(
     prefect_file: Optional[Path] = typer.Option(None, help="Default: deployments/prefect.yaml."),
@@ -210,6 +230,69 @@ def serve(
         serve_flow(load_config(config), name, cron, limit=limit)
     except EladError as exc:
         _fail(exc)
+
+
+@app.command()
+def evokd(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML EvoKD config."),
+    run_name: Optional[str] = typer.Option(None, help="Folder under runs_dir for this run."),
+    runs_dir: Optional[Path] = typer.Option(None, help="Where run folders go (default: runs)."),
+    task: Optional[str] = typer.Option(None, help="sst2, wnut17, classification or ner."),
+    dataset: Optional[str] = typer.Option(None, help="Folder or file of the splits."),
+    k_shot: Optional[int] = typer.Option(None, help="Seeds per label / entity type."),
+    eval_size: Optional[int] = typer.Option(None, help="Fixed test subset size."),
+    method: Optional[str] = typer.Option(None, help="evokd, static, random or kshot."),
+    rounds: Optional[int] = typer.Option(None, help="Rounds including round 0 (seeds)."),
+    n_hard: Optional[int] = typer.Option(None, help="Hard texts generated per round."),
+    n_easy: Optional[int] = typer.Option(None, help="Easy texts generated per round."),
+    student: Optional[str] = typer.Option(None, help="Encoder hub id or path (default MiniLM-L6)."),
+    mode: Optional[str] = typer.Option(None, help="Student training: lora or full."),
+    steps: Optional[int] = typer.Option(None, help="Fixed optimizer steps per round (default: epochs)."),
+    teacher: Optional[str] = typer.Option(None, help="'oracle' or a litellm model string."),
+    teacher_api_base: Optional[str] = typer.Option(None, help="Teacher endpoint (OpenAI style)."),
+    api_key_env: Optional[str] = typer.Option(None, help="Env var holding the teacher API key."),
+    max_teacher_tokens: Optional[int] = typer.Option(None, help="Teacher-token budget."),
+    max_cost_usd: Optional[float] = typer.Option(None, help="Dollar budget."),
+    seed: Optional[int] = typer.Option(None, help="Random seed."),
+) -> None:
+    """EvoKD: the teacher analyses the student's mistakes and writes hard + easy samples
+    (defaults: SST-2 1-shot, MiniLM-L6 + LoRA, the oracle teacher, a simulation)."""
+    overrides = {
+        "run_name": run_name, "runs_dir": runs_dir, "seed": seed, "rounds": rounds,
+        "max_teacher_tokens": max_teacher_tokens, "max_cost_usd": max_cost_usd,
+        "data.task": task, "data.dataset": dataset, "data.k_shot": k_shot,
+        "data.eval_size": eval_size, "evokd.method": method, "evokd.n_hard": n_hard,
+        "evokd.n_easy": n_easy, "student.model": student, "student.mode": mode,
+        "train.steps": steps, "teacher.model": teacher, "teacher.api_base": teacher_api_base,
+        "teacher.api_key_env": api_key_env,
+    }
+    try:
+        from elad_core.evokd.config import load_evokd_config
+        from elad_core.evokd.preflight import evokd_preflight
+
+        cfg = load_evokd_config(config, overrides)
+        evokd_preflight(cfg)  # bad data, options or key: one line, exit 2, nothing written
+        from flows.evokd_distillation import evokd_distillation
+
+        t0 = time.perf_counter()
+        summary = evokd_distillation(cfg, return_state=True).result(raise_on_failure=False)
+        if isinstance(summary, BaseException):
+            raise summary
+    except EladError as exc:
+        _fail(exc)
+    table = Table(title=f"evokd run {summary['run_name']}: {summary['method']}, {summary['task']} "
+                        f"{summary['k_shot']}-shot  ({summary['stopped']})")
+    for col in ("round", "new examples", "teacher tokens", "cumulative", "feedback acc",
+                "f1", "accuracy", "train loss"):
+        table.add_column(col, justify="right")
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    for r in summary["rounds"]:
+        table.add_row(str(r["round"]), str(r["new_examples"]), str(r["teacher_tokens"]),
+                      str(r["cumulative_teacher_tokens"]), fmt(r["feedback_accuracy"]),
+                      fmt(r["f1"]), fmt(r["accuracy"]), fmt(r["train_loss"]))
+    Console(width=max(Console().width, 110)).print(table)
+    err.print(f"teacher requests sent: {summary['teacher_requests_sent']}; wall "
+              f"{time.perf_counter() - t0:.1f} s; results in {cfg.run_dir}/", soft_wrap=True)
 
 
 def main() -> None:  # pragma: no cover

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from prefect import flow
 from prefect.concurrency.sync import concurrency
+from prefect.futures import PrefectFuture
+from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
 from elad_core.budget import Budget, Usage, batch_refusal
@@ -50,11 +52,21 @@ def _chunks(items: list, size: int) -> list[list]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-@flow(name="distill-round")
+def _results(futures: list[PrefectFuture]) -> list:
+    """Wait for submitted shard tasks; their results in submission order (raises on failure)."""
+    return [f.result() for f in futures]
+
+
+# Shards are submitted with .submit() to the flow's task runner: by default one thread, i.e.
+# one shard after another; active_distillation swaps in the configured runner (flows/runners.py,
+# e.g. a Dask cluster) with .with_options(task_runner=...).
+@flow(name="distill-round", task_runner=ThreadPoolTaskRunner(max_workers=1))
 def distill_round(config: RunConfig, round_index: int, state: dict) -> dict:
     """Run round `round_index`. state: data / student / weights refs, annotated ids, shards, api_base.
 
     Returns the round record: counts, teacher tokens, cost, accuracy, losses, new refs.
+    Sampling and probe shards run on the flow's task runner (concurrently on a Dask runner);
+    the other steps run in the flow's process.
     """
     t_round = time.perf_counter()
     run_dir = config.run_dir.resolve()
@@ -80,10 +92,10 @@ def distill_round(config: RunConfig, round_index: int, state: dict) -> dict:
         # [1] the student samples K explanations per not-yet-annotated pool question
         remaining = [e.id for e in pool if e.id not in set(state["annotated"])]
         with gpu(), timer("sample"):
-            shards = [in_run(sample_shard, run_dir)(
+            shards = _results([in_run(sample_shard, run_dir).submit(
                 student, weights, data["pool"], data["pool_sha"], ids, sampling, family,
                 config.seed * 100_003 + round_index * 1_009 + j, rdir / "shards" / f"samples_{j:04d}.parquet")
-                for j, ids in enumerate(_chunks(remaining, sc.shard_questions))]
+                for j, ids in enumerate(_chunks(remaining, sc.shard_questions))])
             samples_ref = in_run(merge_shards, run_dir)(shards, rdir / "samples.parquet")
         # [2] uncertainty per question (EGSS probes every step prefix of every sample)
         probes_ref = None
@@ -91,9 +103,9 @@ def distill_round(config: RunConfig, round_index: int, state: dict) -> dict:
             probing = sc.model_dump(include={"probe_max_new_tokens", "probe_batch_size",
                                              "max_probe_steps", "device"})
             with gpu(), timer("probe"):
-                probe_shards = [in_run(probe_shard, run_dir)(
+                probe_shards = _results([in_run(probe_shard, run_dir).submit(
                     student, weights, data["pool"], data["pool_sha"], s, probing, family,
-                    rdir / "shards" / f"probes_{j:04d}.parquet") for j, s in enumerate(shards)]
+                    rdir / "shards" / f"probes_{j:04d}.parquet") for j, s in enumerate(shards)])
                 probes_ref = in_run(merge_shards, run_dir)(probe_shards, rdir / "probes.parquet")
         # [3] the top-B not yet annotated
         with timer("select"):
@@ -141,7 +153,7 @@ def distill_round(config: RunConfig, round_index: int, state: dict) -> dict:
         trained = in_run(train_student, run_dir)(
             student, weights if keep_going else {}, data["pool"], data["pool_sha"], annotation_files,
             config.train.model_dump(mode="json"), mode, config.seed, sc.device,
-            rdir / ("adapter" if mode == "lora" else "model"))
+            rdir / ("adapter" if mode == "lora" else "model"), config.runner.train_processes)
     new_weights = {"path": trained["path"], "sha": trained["sha"]}
 
     # [7] evaluate on the held-out split

@@ -1,7 +1,9 @@
 """Student tasks: build the embedded student, sample, probe, train, evaluate (DESIGN §2 steps 1, 2, 6, 7).
 
 Each task loads the student from disk by path (kept loaded between shards of one process),
-writes its output atomically and returns the path with its content hash.
+writes its output atomically and returns the path with its content hash. Nothing else is
+process-local, so sampling / probe shards run unchanged in Dask worker processes
+(runner.kind "dask"): each worker loads the student itself and writes under the run dir.
 """
 
 from __future__ import annotations
@@ -87,17 +89,21 @@ def probe_shard(student: dict, weights: dict, pool: str, pool_sha: str, samples:
 
 @task(cache_policy=CONTENT_CACHE)
 def train_student(student: dict, init: dict, pool: str, pool_sha: str, annotation_files: list[dict],
-                  train_cfg: dict, mode: str, seed: int, device: str, out_dir: Path) -> dict:
-    """Fine-tune on the accumulated annotated set D (DESIGN §2 step 6): full or LoRA."""
+                  train_cfg: dict, mode: str, seed: int, device: str, out_dir: Path,
+                  processes: int = 1) -> dict:
+    """Fine-tune on the accumulated annotated set D (DESIGN §2 step 6): full or LoRA.
+
+    processes > 1: data parallel over that many processes / GPUs (accelerate, runner.train_processes).
+    """
     from elad_core.config import TrainConfig
-    from elad_core.student import train_student as train
+    from elad_core.student.training import launch_training
 
     questions = {e.id: e.question for e in read_examples(pool)}
     annotations = [a for f in annotation_files for a in from_rows(Annotation, read_parquet(Path(f["path"])))]
     pairs, skipped = rounds.training_pairs(annotations, questions)
     init_path = Path(init["path"]) if init.get("path") else None
-    result = train(student["base"], init_path, pairs, TrainConfig(**train_cfg), mode, Path(out_dir),
-                   seed, device=device, progress=True)
+    result = launch_training(student["base"], init_path, pairs, TrainConfig(**train_cfg), mode,
+                             Path(out_dir), seed, device=device, processes=processes, progress=True)
     return {"path": str(out_dir), "sha": hash_dir(Path(out_dir)), "losses": result.losses,
             "n_examples": result.n_examples, "skipped": dict(skipped), "wall_s": result.wall_s}
 

@@ -12,7 +12,8 @@ recorded per question (status "failed"); a rejected API key (401/403) stops the 
 The API key of a Prefect Secret block (`teacher.api_key_secret`) is resolved here, in the
 task body, and never passed as a parameter (Prefect would persist it). Client-side rate
 limits (`teacher.rpm_limit`, `teacher.tpm_limit`) are Prefect global rate limits, awaited
-before each request (tasks/teacher_limits.py).
+before each request (tasks/teacher_limits.py). `teacher.processes` > 1 spreads a batch's
+questions over that many worker processes (elad_core.teacher_processes; issue #7).
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from prefect import task
 from prefect.concurrency.sync import concurrency
 from prefect.tasks import exponential_backoff
 
-from elad_core.annotators import AnnotationRequest, annotate_batch
+from elad_core.annotators import AnnotationRequest
 from elad_core.config import TeacherConfig
 from elad_core.errors import ConfigError, TransientTeacherError
 from elad_core.files import hash_file, hash_json, read_parquet, write_parquet
 from elad_core.records import Annotation, from_rows, to_rows
 from elad_core.teacher_client import TeacherClient
 from elad_core.teacher_journal import ReplyJournal
+from elad_core.teacher_processes import annotate_requests
 from tasks import CONTENT_CACHE
 from tasks.teacher_limits import rate_limiter
 
@@ -45,6 +47,11 @@ class RequestCounter:
     def add(self, n: int) -> None:
         with self._lock:
             self.value += n
+
+    def __reduce__(self):
+        # a Dask runner pickles the round flow with the tasks it references: a copy in
+        # another process counts that process's requests, so it starts as a fresh counter
+        return (RequestCounter, ())
 
 
 REQUESTS_SENT = RequestCounter()
@@ -85,8 +92,9 @@ def annotate_batch_task(annotator: str, requests: list[dict], teacher_key: dict,
     done_ids = {a.question_id for a in done}
     try:  # a slot of the server-wide teacher limit while requests are in flight (none if unset)
         with concurrency(cfg.concurrency_limit or []):
-            new = annotate_batch(client, annotator, [r for r in reqs if r.question_id not in done_ids],
-                                 family, teacher_key["max_clear_turns"])
+            new = annotate_requests(client, annotator,
+                                    [r for r in reqs if r.question_id not in done_ids], family,
+                                    teacher_key["max_clear_turns"], cfg.processes)
     except TransientTeacherError as exc:
         write_parquet(partial, to_rows(done + exc.completed))
         if exc.retry_after_s:

