@@ -13,7 +13,9 @@ depend on what it learnt; it writes until `max_new_tokens` or eos), K = 4 explan
 question at τ = 0.7, GSM8K pool questions. Each configuration samples the same shards into a
 fresh folder (no cache hits) and the outputs are checked identical between the two Dask
 configurations. Timed: first submit to last result (cluster start and the workers' first
-imports are reported apart). The machine is shared: the load average is recorded.
+imports are reported apart), with the CPU seconds each worker process used meanwhile (a
+worker that had its core to itself used about as many CPU seconds as the wall time). The
+machine is shared: the load average is recorded.
 
     .venv/bin/python benchmarks/scale_out.py [--questions 128] [--shard-questions 16] [--out PATH]
 
@@ -79,14 +81,25 @@ def run_one(name: str, cfg: RunnerConfig, student: dict, data: dict, shards: lis
 
             with Client(runner.address, set_as_default=False) as client:
                 client.run(_import_sampling_stack)
+                cpu0 = client.run(time.process_time)
+        else:
+            cpu0 = {"local": time.process_time()}
         start_s = time.perf_counter() - t0
         out = sample_all.with_options(task_runner=runner)(student, data, shards, sampling, run_dir)
+        if cfg.kind == "dask":
+            with Client(runner.address, set_as_default=False) as client:
+                cpu1 = client.run(time.process_time)
+        else:
+            cpu1 = {"local": time.process_time()}
+    # CPU seconds each worker process used while sampling: ≈ wall × threads when it had its cores
+    cpu_s = [round(cpu1[w] - cpu0[w], 1) for w in sorted(cpu0)]
     tokens = sum(s["new_tokens"] for s in out["shards"])
     rows = [row for s in out["shards"] for row in read_parquet(Path(s["path"]))]
     return {"runner": name, "workers": cfg.n_workers if cfg.kind == "dask" else 1,
             "torch_threads_per_worker": cfg.torch_threads if cfg.kind == "dask" else None,
             "cluster_start_s": round(start_s, 2), "sampling_wall_s": round(out["wall_s"], 2),
             "shard_compute_s": round(sum(s["wall_s"] for s in out["shards"]), 2),
+            "cpu_s_per_worker": cpu_s,
             "new_tokens": tokens, "new_tokens_per_s": round(tokens / out["wall_s"]),
             "sequences": len(rows), "_rows": rows}
 
@@ -158,7 +171,8 @@ def compare(results: list[dict]) -> dict:
 
 def print_table(report: dict) -> None:
     cols = ["repeat", "runner", "workers", "torch_threads_per_worker", "sampling_wall_s",
-            "new_tokens_per_s", "shard_compute_s", "cluster_start_s", "loadavg_1min_after"]
+            "new_tokens_per_s", "shard_compute_s", "cpu_s_per_worker", "cluster_start_s",
+            "loadavg_1min_after"]
     print(f"{report['questions']} questions x K={report['sampling']['k_samples']}, "
           f"{report['shards']} shards; load average before {report['loadavg_before']}, "
           f"after {report['loadavg_after']}")

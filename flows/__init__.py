@@ -1,8 +1,10 @@
 """Prefect flows: `distill_round` (one ELAD round) and `active_distillation` (the loop).
 
 Environment defaults for the offline product are set here, before prefect and litellm are
-imported: litellm's local price map (it fetches one at import otherwise) and no Prefect
-telemetry. Users can override either in their environment.
+imported: litellm's local price map (it fetches one at import otherwise), no Prefect
+telemetry, and OpenMP threads that sleep instead of spinning while idle (torch's default
+spin made student sampling ~7x slower on a loaded 2-core machine, benchmarks/throughput.py).
+Users can override any of them in their environment.
 """
 
 import os
@@ -10,3 +12,4 @@ import os
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when torch loads its OpenMP runtime
