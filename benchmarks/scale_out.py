@@ -71,6 +71,32 @@ def _import_sampling_stack() -> None:
     import tasks.student  # noqa: F401
 
 
+def _cpu_outside_workers(workers: dict) -> float:
+    """CPU seconds of this process and its descendants other than the Dask worker processes
+    (for the sequential runner: everything, sampling included)."""
+    import psutil
+
+    me = psutil.Process()
+    worker_pids = set()
+    if "local" not in workers:
+        for child in me.children(recursive=True):
+            try:
+                if "spawn_main" in " ".join(child.cmdline()) or "forkserver" in " ".join(child.cmdline()):
+                    worker_pids.add(child.pid)
+            except psutil.Error:
+                pass
+    total = 0.0
+    for proc in [me, *me.children(recursive=True)]:
+        if proc.pid in worker_pids:
+            continue
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
 def run_one(name: str, cfg: RunnerConfig, student: dict, data: dict, shards: list, sampling: dict,
             root: Path) -> dict:
     run_dir = root / name.replace(" ", "_")
@@ -85,7 +111,9 @@ def run_one(name: str, cfg: RunnerConfig, student: dict, data: dict, shards: lis
         else:
             cpu0 = {"local": time.process_time()}
         start_s = time.perf_counter() - t0
+        own0 = _cpu_outside_workers(cpu0)
         out = sample_all.with_options(task_runner=runner)(student, data, shards, sampling, run_dir)
+        own_cpu_s = _cpu_outside_workers(cpu0) - own0
         if cfg.kind == "dask":
             with Client(runner.address, set_as_default=False) as client:
                 cpu1 = client.run(time.process_time)
@@ -100,6 +128,9 @@ def run_one(name: str, cfg: RunnerConfig, student: dict, data: dict, shards: lis
             "cluster_start_s": round(start_s, 2), "sampling_wall_s": round(out["wall_s"], 2),
             "shard_compute_s": round(sum(s["wall_s"] for s in out["shards"]), 2),
             "cpu_s_per_worker": cpu_s,
+            # this process (flow, Dask scheduler, Prefect client) + its other children (the
+            # ephemeral Prefect API server): the orchestration's CPU, competing with the workers
+            "cpu_s_orchestration": round(own_cpu_s, 1),
             "new_tokens": tokens, "new_tokens_per_s": round(tokens / out["wall_s"]),
             "sequences": len(rows), "_rows": rows}
 
@@ -171,8 +202,8 @@ def compare(results: list[dict]) -> dict:
 
 def print_table(report: dict) -> None:
     cols = ["repeat", "runner", "workers", "torch_threads_per_worker", "sampling_wall_s",
-            "new_tokens_per_s", "shard_compute_s", "cpu_s_per_worker", "cluster_start_s",
-            "loadavg_1min_after"]
+            "new_tokens_per_s", "shard_compute_s", "cpu_s_per_worker", "cpu_s_orchestration",
+            "cluster_start_s", "loadavg_1min_after"]
     print(f"{report['questions']} questions x K={report['sampling']['k_samples']}, "
           f"{report['shards']} shards; load average before {report['loadavg_before']}, "
           f"after {report['loadavg_after']}")
