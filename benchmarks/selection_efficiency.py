@@ -291,10 +291,18 @@ def run_method(b: Bench, warm: dict, selector: str, annotator: str, seed: int) -
         weights, tokens = folder / "model", tokens + res["teacher_tokens_round"]
         curve.append({"round": r, "teacher_tokens": tokens, "annotated": len(annotated),
                       "accuracy": res["accuracy"], "questions": len(res["new_ids"]),
+                      "round_tokens": res["teacher_tokens_round"],
+                      "gold_steps_mean": _gold_steps(b, res["new_ids"]),
+                      "accepted_steps_mean": res["accepted_steps_mean"],
                       "train_loss": res["train_loss"], "wall_s": res["wall_s"]})
         log.info("%s+%s seed %d round %d: %d questions, %d tokens, accuracy %.3f", selector,
                  annotator, seed, r, len(res["new_ids"]), res["teacher_tokens_round"], res["accuracy"])
     return curve
+
+
+def _gold_steps(b: Bench, ids: list[str]) -> float | None:
+    """Mean number of gold solution steps of `ids` (what a selector picked: hard or easy)."""
+    return statistics.fmean(len(b.by_id[q].rationale.splitlines()) for q in ids) if ids else None
 
 
 def _mean_std(xs: list[float]) -> tuple[float, float]:
@@ -330,6 +338,21 @@ def summarise(results: dict, a: argparse.Namespace) -> str:
             q = statistics.fmean(c[r].get("questions", 0) for c in runs.values())
             pts.append(f"r{r}: {acc:.1f}% @ {tok / 1000:.1f}k" + (f" ({q:.0f} q)" if r else ""))
         lines.append(f"* {m}: " + ", ".join(pts))
+    lines += ["", "What each method bought in the active rounds (mean over seeds and rounds): questions "
+              "annotated, teacher tokens per question, gold solution steps of the selected questions "
+              f"(pool mean {results.get('pool_gold_steps_mean', float('nan')):.2f}), and for CLEAR the "
+              "student steps the teacher accepted per question.", "",
+              "| method | questions | tokens / question | gold steps of selected | accepted steps |",
+              "|---|---|---|---|---|"]
+    for m, runs in results["methods"].items():
+        rs = [c[r] for c in runs.values() for r in range(1, a.rounds + 1)]
+        q = sum(x["questions"] for x in rs) / len(runs)
+        tpq = sum(x["round_tokens"] for x in rs) / max(1, sum(x["questions"] for x in rs))
+        steps = statistics.fmean(x["gold_steps_mean"] for x in rs if x["gold_steps_mean"] is not None)
+        acc = [x["accepted_steps_mean"] for x in rs if x.get("accepted_steps_mean") is not None]
+        lines.append(f"| {m} | {q:.0f} | {tpq:.0f} | {steps:.2f} | "
+                     f"{statistics.fmean(acc):.2f} |" if acc else f"| {m} | {q:.0f} | {tpq:.0f} | "
+                     f"{steps:.2f} | – |")
     return "\n".join(lines) + "\n"
 
 
@@ -382,7 +405,8 @@ def main(argv: list[str] | None = None) -> int:
         warm = warm_start(b)
         log.info("warm start: accuracy %.3f", warm["accuracy"])
         results = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()},
-                   "warm": {k: v for k, v in warm.items() if k != "annotated"}, "methods": {}}
+                   "warm": {k: v for k, v in warm.items() if k != "annotated"}, "methods": {},
+                   "pool_gold_steps_mean": _gold_steps(b, [e.id for e in pool])}
         for seed in range(a.seeds):  # seed by seed: partial results are usable early
             for sel, ann in a.method_list:
                 curve = run_method(b, warm, sel, ann, seed)

@@ -35,7 +35,7 @@ from elad_core.errors import (
     TeacherError,
     TransientTeacherError,
 )
-from elad_core.teacher_journal import ReplyJournal, request_key
+from elad_core.teacher_journal import GroupCommit, ReplyJournal, request_key
 
 logger = logging.getLogger(__name__)
 litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" prints on every error
@@ -164,7 +164,7 @@ class TeacherClient:
         self._api_key_value = api_key
         self._semaphore: asyncio.Semaphore | None = None
         self._semaphore_loop: asyncio.AbstractEventLoop | None = None
-        self._commit: _GroupCommit | None = None
+        self._commit: GroupCommit | None = None
         if model == ORACLE_MODEL:
             _register_oracle_prices(input_cost_per_1m_usd, output_cost_per_1m_usd)
 
@@ -286,7 +286,7 @@ class TeacherClient:
         reply = self._reply_of(response)
         if key is not None:  # on disk (fsync'd, grouped with concurrent replies) before use
             if self._commit is None or self._commit.journal is not self.journal:
-                self._commit = _GroupCommit(self.journal)
+                self._commit = GroupCommit(self.journal)
             await self._commit.put(key, asdict(reply))
         return reply
 
@@ -336,37 +336,6 @@ class TeacherClient:
         except Exception:  # noqa: BLE001 - unknown model: no price, not an error
             logger.debug("no litellm price for %s; counting cost 0.0", self.model)
             return 0.0
-
-
-class _GroupCommit:
-    """Journals the replies of one event loop's concurrent requests in groups: each group is
-    written with one fsync (`ReplyJournal.put_many`) in a worker thread; `put` returns once
-    its own line is on disk. Same durability as one fsync per reply, without serialising
-    replies behind the disk (~4 ms per fsync here) or blocking the loop while it flushes."""
-
-    def __init__(self, journal: ReplyJournal):
-        self.journal = journal
-        self._pending: list[tuple[str, dict, asyncio.Future]] = []
-        self._flusher: asyncio.Task | None = None
-
-    async def put(self, key: str, reply: dict) -> None:
-        done = asyncio.get_running_loop().create_future()
-        self._pending.append((key, reply, done))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        await asyncio.shield(done)  # a cancelled caller leaves its line to be written
-
-    async def _flush(self) -> None:
-        while self._pending:
-            group, self._pending = self._pending, []
-            try:
-                await asyncio.to_thread(self.journal.put_many, [(k, r) for k, r, _ in group])
-            except Exception as exc:  # noqa: BLE001 - handed to every waiter of the group
-                for *_, done in group:
-                    done.done() or done.set_exception(exc)
-            else:
-                for *_, done in group:
-                    done.done() or done.set_result(None)
 
 
 def _register_oracle_prices(input_per_1m: float | None, output_per_1m: float | None) -> None:

@@ -14,6 +14,7 @@ ignored on load. No request content and no credentials are stored, only the repl
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -97,3 +98,34 @@ class ReplyJournal:
                     fh.write(line)
                 os.fsync(fh.fileno())
             self._entries.update(entries)
+
+
+class GroupCommit:
+    """Journals the replies of one event loop's concurrent requests in groups: each group is
+    written with one fsync (`ReplyJournal.put_many`) in a worker thread; `put` returns once
+    its own line is on disk. Same durability as one fsync per reply, without serialising
+    replies behind the disk (~4 ms per fsync here) or blocking the loop while it flushes."""
+
+    def __init__(self, journal: ReplyJournal):
+        self.journal = journal
+        self._pending: list[tuple[str, dict, asyncio.Future]] = []
+        self._flusher: asyncio.Task | None = None
+
+    async def put(self, key: str, reply: dict) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self._pending.append((key, reply, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await asyncio.shield(done)  # a cancelled caller leaves its line to be written
+
+    async def _flush(self) -> None:
+        while self._pending:
+            group, self._pending = self._pending, []
+            try:
+                await asyncio.to_thread(self.journal.put_many, [(k, r) for k, r, _ in group])
+            except Exception as exc:  # noqa: BLE001 - handed to every waiter of the group
+                for *_, done in group:
+                    done.done() or done.set_exception(exc)
+            else:
+                for *_, done in group:
+                    done.done() or done.set_result(None)
