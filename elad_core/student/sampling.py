@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 from tqdm.auto import tqdm
-from transformers import StoppingCriteria, StoppingCriteriaList
+from transformers import StaticCache, StoppingCriteria, StoppingCriteriaList
 
 from elad_core.parsing import ANSWER_MARK, parse_answer
 from elad_core.prompts import student_prompt
@@ -91,14 +91,22 @@ def _decode_rows(
 ) -> list[_Decoded]:
     """One generate() call over left-padded `rows`; outputs cut at the first eos.
 
-    The KV cache is transformers' static cache (allocated once for prompt + max_new_tokens, and
-    reused by later calls of the same shape): the default dynamic cache grows by `torch.cat`
-    every step, which copies the whole cache each token and made a 256-row call 2.9x slower
-    (7.3 vs 21.3 explanations/s, one CPU thread, measured here). Same outputs, same seed.
+    The KV cache is a transformers `StaticCache` made for this call (prompt + max_new_tokens):
+    the default dynamic cache grows by `torch.cat` every step, which copies the whole cache
+    each token and made a 256-row call 2.9x slower (7.3 vs 21.3 explanations/s, one CPU
+    thread, measured here). A fresh cache per call, not `cache_implementation="static"`:
+    generate() would reuse the longest cache of earlier calls, and attention over a longer
+    padded cache rounds differently, so a shard's samples would depend on which calls the
+    process made before it (a resumed run or a Dask worker would sample differently; caught
+    by tests/test_scale_out.py and tests/test_crash_resume.py).
     `disable_compile`: no automatic torch.compile on GPUs (one compile per batch shape).
     """
     input_ids, mask = _left_pad(rows, tok.pad_token_id, model.device)
-    extra: dict[str, Any] = {}
+    if getattr(model, "_supports_default_dynamic_cache", lambda: True)():
+        extra = {"past_key_values": StaticCache(
+            config=model.config, max_cache_len=input_ids.shape[1] + gen_kwargs["max_new_tokens"])}
+    else:  # models that manage their own state (e.g. Mamba): generate()'s default
+        extra = {}
     if stop_on_answer_line:
         extra["stopping_criteria"] = StoppingCriteriaList(
             [_StopAfterAnswerLine(model, tok, input_ids.shape[1])]
@@ -106,8 +114,7 @@ def _decode_rows(
     out = model.generate(
         input_ids=input_ids, attention_mask=mask, pad_token_id=tok.pad_token_id,
         eos_token_id=sorted(_eos_ids(model, tok)), return_dict_in_generate=True,
-        output_logits=logprobs, cache_implementation="static", disable_compile=True,
-        **gen_kwargs, **extra,
+        output_logits=logprobs, disable_compile=True, **gen_kwargs, **extra,
     )
     new = out.sequences[:, input_ids.shape[1]:].tolist()
     lps = None
