@@ -321,8 +321,9 @@ def test_rate_limits_pace_requests_through_prefect(prefect_harness, judge, examp
     ts = sorted(r["ts"] for r in read_request_log(log))
     # 120 rpm = 2 per second with a bucket of 2: ideally 8 requests span 3 s, not milliseconds.
     # Prefect's slot decay lets a burst through first (measured: up to 6 of the 8 within
-    # 0.06 s, spans 1.9-4.6 s), so this checks pacing, not its precision (README, Reliability)
-    assert len(ts) == 8 and ts[-1] - ts[0] >= 1.5
+    # 0.06 s, spans 1.9-4.6 s; unpaced they take milliseconds), so this checks pacing, not its
+    # precision (README, Reliability)
+    assert len(ts) == 8 and ts[-1] - ts[0] >= 1.0
     with get_client(sync_client=True) as client:
         rpm = client.read_global_concurrency_limit_by_name(
             rate_limit_names(TeacherConfig(**teacher))["rpm"])
