@@ -9,7 +9,7 @@ Defaults are the embedded demo of DESIGN.md §2 (GSM8K subset, tiny student, ora
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -242,12 +242,22 @@ def _format_validation(err: ValidationError, source: str) -> str:
     return "; ".join(parts)
 
 
+_M = TypeVar("_M", bound=BaseModel)
+
+
 def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Build a RunConfig from an optional YAML file plus dotted-key overrides.
 
     overrides: {"selection.selector": "random", ...}; None values are ignored.
     Raises ConfigError naming the file and the option on any invalid or unknown key.
     """
+    return load_model(RunConfig, path, overrides)
+
+
+def load_model(model: type[_M], path: Path | None = None,
+               overrides: dict[str, Any] | None = None) -> _M:
+    """A pydantic config `model` from an optional YAML file plus dotted-key overrides (None
+    values ignored); ConfigError naming the file and the option on any invalid or unknown key."""
     data: dict[str, Any] = {}
     source = "config"
     if path is not None:
@@ -269,6 +279,6 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
             node = node.setdefault(p, {})
         node[leaf] = value
     try:
-        return RunConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format_validation(exc, source)) from None

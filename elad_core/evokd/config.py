@@ -11,11 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from elad_core.config import TeacherConfig, _format_validation
-from elad_core.errors import ConfigError
+from elad_core.config import TeacherConfig, load_model
 
 TASK_KIND = {"sst2": "classification", "classification": "classification",
              "wnut17": "ner", "ner": "ner"}
@@ -161,27 +159,4 @@ def load_evokd_config(path: Path | None = None,
 
     Raises ConfigError naming the file and the option on any invalid or unknown key.
     """
-    data: dict[str, Any] = {}
-    source = "config"
-    if path is not None:
-        source = str(path)
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: top level must be a mapping of options")
-    for key, value in (overrides or {}).items():
-        if value is None:
-            continue
-        node = data
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
-    try:
-        return EvoKDConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(_format_validation(exc, source)) from None
+    return load_model(EvoKDConfig, path, overrides)

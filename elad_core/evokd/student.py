@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -29,6 +28,7 @@ import torch
 from elad_core.errors import ConfigError, DataError, EladError
 from elad_core.evokd.config import EvoKDTrainConfig
 from elad_core.student.model import atomic_dir, is_adapter_dir
+from elad_core.student.training import epoch_batches
 
 log = logging.getLogger(__name__)
 
@@ -197,19 +197,6 @@ def _collator(tok: Any, kind: str):
     return DataCollatorWithPadding(tok, pad_to_multiple_of=8)
 
 
-def _batches(n: int, batch_size: int, steps: int, rng: random.Random):
-    """`steps` index batches from shuffled epochs (consecutive epochs concatenated)."""
-    stream: list[int] = []
-    size = min(batch_size, n)
-    for _ in range(steps):
-        while len(stream) < size:
-            epoch = list(range(n))
-            rng.shuffle(epoch)
-            stream += epoch
-        yield stream[:size]
-        stream = stream[size:]
-
-
 def train_student(base: str, kind: str, labels: list[str], init: Path | None,
                   examples: list[tuple[str, str]], cfg: EvoKDTrainConfig, mode: str, steps: int,
                   out_dir: Path, seed: int, device: str = "cpu", max_length: int = 64,
@@ -271,7 +258,7 @@ def _loop(model: Any, feats: list[dict], collate: Any, cfg: EvoKDTrainConfig, mo
     device_type = torch.device(device).type
     model.train()
     losses = []
-    for idx in _batches(len(feats), cfg.batch_size, steps, random.Random(seed)):
+    for idx in epoch_batches(len(feats), cfg.batch_size, steps, seed):
         batch = {k: v.to(device) for k, v in collate([feats[i] for i in idx]).items()}
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
             loss = model(**batch).loss

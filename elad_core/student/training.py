@@ -108,7 +108,7 @@ def lr_lambda(cfg: TrainConfig):
     return factor
 
 
-def _batches(n: int, batch_size: int, steps: int, seed: int):
+def epoch_batches(n: int, batch_size: int, steps: int, seed: int):
     """`steps` index batches from seeded shuffled epochs, consecutive epochs concatenated."""
     rng = random.Random(seed)
     stream: list[int] = []
@@ -214,7 +214,7 @@ def _train_loop(acc: Any, model: Any, tok: Any, data: list, cfg: TrainConfig, mo
     n_tokens = 0
     bar = tqdm(total=cfg.steps, desc=f"train ({mode})", unit="step",
                disable=not (progress and acc.is_main_process))
-    for idx in _batches(len(data), cfg.batch_size, cfg.steps, seed):
+    for idx in epoch_batches(len(data), cfg.batch_size, cfg.steps, seed):
         batch = collate([data[i] for i in idx[rank::world]], tok.pad_token_id)  # this process's share
         batch = {k: v.to(acc.device) for k, v in batch.items()}
         with torch.autocast(acc.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
