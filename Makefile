@@ -2,6 +2,7 @@
 VENV   ?= .venv
 PYTHON ?= python3
 BIN    := $(VENV)/bin
+UV_VERSION := 0.13.9
 
 # The offline product: no hub, local litellm price map, no Prefect telemetry.
 export HF_HUB_OFFLINE ?= 1
@@ -10,12 +11,21 @@ export LITELLM_LOCAL_MODEL_COST_MAP ?= True
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install run test clean bench-selection
+.PHONY: install run test clean bench-selection lock
 
-$(BIN)/elad: pyproject.toml
+# Installs exactly the locked set (requirements.lock) with uv. pip's own find-links (where this
+# machine keeps its CPU build of torch) are passed on to uv, so the pinned torch comes from
+# there rather than as a CUDA build of several GB. Then byte-compiles what the product and the
+# tests import, in two processes (PYTHONDONTWRITEBYTECODE may be set in the environment).
+FIND_LINKS := $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null)
+$(BIN)/elad: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --disable-pip-version-check -q -e '.[test]'
-	$(BIN)/python -m compileall -q elad_core flows tasks
+	$(BIN)/pip install --disable-pip-version-check -q "uv==$(UV_VERSION)"
+	$(BIN)/uv pip install -q --python $(BIN)/python $(addprefix --find-links ,$(FIND_LINKS)) \
+	  -r requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m flows.warm_imports student & \
+	  PYTHONDONTWRITEBYTECODE= $(BIN)/python -m flows.warm_imports orchestration; wait
 	touch $(BIN)/elad
 
 install: $(BIN)/elad
@@ -28,8 +38,17 @@ test: install
 
 # Issue 3's benchmark (hours on 2 CPU cores; resumable): `make bench-selection ARGS=--quick` to try it.
 bench-selection: install
-	$(BIN)/pip install --disable-pip-version-check -q -e '.[bench]'
+	$(BIN)/uv pip install -q --python $(BIN)/python -c requirements.lock matplotlib
 	$(BIN)/python benchmarks/selection_efficiency.py $(ARGS)
+
+# Refresh requirements.lock from pyproject.toml's ranges (newest versions today): a throw-away
+# venv, pip's resolver, pip freeze. Run the suite on the result before committing it.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --disable-pip-version-check -q -e '.[test]'
+	{ sed -n '1,3p' requirements.lock; .lock-venv/bin/pip freeze --exclude-editable \
+	  | sed -E 's/^(torch==[0-9.]+)\+.*/\1/'; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock && rm -rf .lock-venv
 
 clean:
 	rm -rf runs .pytest_cache

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from elad_core.errors import ConfigError
 
@@ -80,6 +80,16 @@ class SelectionConfig(_Strict):
     seed_size: int = Field(128, ge=1)  # B0: random questions annotated with CoT in round 0
     per_round: int = Field(64, ge=1)  # B: questions selected per later round
     egss_lambda: float = Field(1.0, ge=0)  # EGSS = U_inter + λ·U_intra
+
+    @field_validator("selector")
+    @classmethod
+    def _known_selector(cls, name: str) -> str:
+        from elad_core.selectors import SELECTORS
+
+        if name not in SELECTORS:
+            raise ValueError(f"unknown selector {name!r}; choose one of "
+                             f"{', '.join(map(repr, SELECTORS))}")
+        return name
 
 
 class OracleFaultConfig(_Strict):
@@ -156,7 +166,10 @@ class TrainConfig(_Strict):
     weight_decay: float = Field(0.0, ge=0)
     grad_clip: float = Field(1.0, gt=0)
     max_length: int = Field(512, ge=16)  # tokens, prompt + target (GSM8K: ~2% longer)
-    bf16: bool = True  # bf16 autocast (CPU and GPU)
+    # bf16 autocast: "auto" = where the device computes bf16 natively (CUDA with bf16, a CPU
+    # with AVX512-BF16 / AMX / Arm BF16), fp32 elsewhere (emulated bf16 was ~10x slower on an
+    # AVX2-only CPU); true / false force it (elad_core/student/precision.py)
+    bf16: Literal["auto"] | bool = "auto"
     lora_r: int = Field(16, ge=1)
     lora_alpha: int = Field(32, ge=1)
     lora_dropout: float = Field(0.0, ge=0, lt=1)
@@ -218,16 +231,6 @@ class RunConfig(_Strict):
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     runner: RunnerConfig = RunnerConfig()  # where sampling / probe shards run (scale-out)
-
-    @model_validator(mode="after")
-    def _check(self) -> "RunConfig":
-        from elad_core.selectors import SELECTORS
-
-        if self.selection.selector not in SELECTORS:
-            raise ValueError(
-                f"unknown selector {self.selection.selector!r}; choose one of {sorted(SELECTORS)}"
-            )
-        return self
 
     @property
     def run_dir(self) -> Path:

@@ -20,6 +20,8 @@ from elad_core.records import Example
 ANLI_LABELS = {"e": "entailment", "n": "neutral", "c": "contradiction"}
 FORMAT_FAMILY = {"gsm8k": "number", "aqua": "option", "commonsenseqa": "option",
                  "esnli": "label", "anli": "label", "strategyqa": "yesno"}
+# the e-SNLI subset shipped in the package (SOURCE.txt there): read for dataset "esnli"
+SHIPPED_ESNLI = Path(__file__).resolve().parent / "data" / "esnli"
 NLI_QUESTION = ("Premise: {p}\nHypothesis: {h}\nDoes the premise entail the hypothesis? "
                 "Answer entailment, neutral or contradiction.")
 
@@ -169,7 +171,7 @@ def load_split(fmt: str, dataset: str, split: str, family: str, fields: dict[str
 
     For the single-file formats (strategyqa, anli, jsonl) `split` may be the file itself.
     """
-    root = Path(dataset)
+    root = _root(fmt, dataset)
     single = Path(split) if split.endswith((".json", ".jsonl", ".csv")) else root
     if fmt == "gsm8k":
         return load_examples(dataset, split, hub_config, family)
@@ -191,13 +193,20 @@ def load_split(fmt: str, dataset: str, split: str, family: str, fields: dict[str
     raise DataError(f"unknown data format {fmt!r}")
 
 
+def _root(fmt: str, dataset: str) -> Path:
+    """The dataset folder; format esnli with dataset "esnli" (no such folder): the shipped subset."""
+    if fmt == "esnli" and dataset == "esnli" and not Path(dataset).is_dir():
+        return SHIPPED_ESNLI
+    return Path(dataset)
+
+
 def fingerprint(fmt: str, dataset: str, splits: list[str]) -> dict[str, str]:
     """Content hash of what a load reads (cache key of the data task, DESIGN §3)."""
     from elad_core.files import hash_dir, hash_file
 
     if fmt == "gsm8k":
         return source_fingerprint(dataset, splits)
-    path = Path(dataset)
+    path = _root(fmt, dataset)
     if path.is_dir():
         return {"dir": hash_dir(path)}
     return {"file": hash_file(path) if path.is_file() else f"missing:{dataset}"}

@@ -3,6 +3,10 @@
 `elad run` builds a RunConfig from an optional YAML file plus flags (flags win), runs the
 `active_distillation` flow and prints one row per round. Errors in input or config end
 with one line on stderr and exit code 2; nothing else is printed as a traceback.
+
+Options with a closed set of values take their choices from the one place the set is defined
+(a config field's Literal, the selector registry), so `--help` lists them and an unknown
+value fails at parse time naming the allowed ones.
 """
 
 from __future__ import annotations
@@ -12,17 +16,81 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Literal, Optional, get_args, get_origin
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 import flows  # noqa: F401  (sets the offline environment defaults first)
-from elad_core.config import load_config
+from elad_core.config import (DataConfig, RunnerConfig, SelectionConfig, TeacherConfig,
+                              TrainConfig, load_config)
+from elad_core.data import EMBEDDED
 from elad_core.errors import EladError
+from elad_core.evokd.config import EvoKDDataConfig, EvoKDLoopConfig, EvoKDStudentConfig
+from elad_core.selectors import SELECTORS
+from flows.watchdog import start_watchdog
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+
+def _values(model: type[BaseModel], field: str) -> tuple[Any, ...]:
+    """The allowed values of a config field annotated Literal[...] (or Literal[...] | None)."""
+    ann = model.model_fields[field].annotation
+    lits = [ann] if get_origin(ann) is Literal else [
+        a for a in get_args(ann) if get_origin(a) is Literal]
+    return tuple(v for lit in lits for v in get_args(lit))
+
+
+def _default(model: type[BaseModel], field: str) -> Any:
+    return model.model_fields[field].default
+
+
+# typer turns a Literal option into a choice: `--help` shows <a|b|c>, and a value outside it
+# ends with "Invalid value for '--x': 'v' is not one of 'a', 'b', 'c'." (exit 2)
+SelectorName = Literal[tuple(SELECTORS)]
+Annotator = Literal[_values(TeacherConfig, "annotator")]
+SeedAnnotator = Literal[_values(TeacherConfig, "seed_annotator")]
+DataFormat = Literal[_values(DataConfig, "format")]
+TrainMode = Literal[_values(TrainConfig, "mode")]
+RunnerKind = Literal[_values(RunnerConfig, "kind")]
+EvoKDTask = Literal[_values(EvoKDDataConfig, "task")]
+EvoKDMethod = Literal[_values(EvoKDLoopConfig, "method")]
+EvoKDStudentMode = Literal[_values(EvoKDStudentConfig, "mode")]
+_EMBEDDED = "/".join(f"'{name}'" for name in EMBEDDED)
+
+
+class _OneLineErrors(TyperGroup):
+    """A usage error (unknown option or command, bad or unknown value) ends with one line on
+    stderr and its exit code (2), like the CLI's other input errors, instead of a usage block
+    and a boxed message."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
+             **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, False, **extra)
+        except typer.Abort:
+            typer.echo("Aborted!", err=True)
+            sys.exit(1)
+        except typer.TyperException as exc:  # click's ClickException and its usage errors
+            if type(exc).__name__ == "NoArgsIsHelpError":  # plain `elad`: the help, as typer
+                if exc.format_message().strip():
+                    exc.show()
+            else:
+                msg = exc.format_message().replace(": Value error, ", ": ")
+                ctx = getattr(exc, "ctx", None)
+                hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+                typer.secho(f"error: {msg}{hint}", fg=typer.colors.RED, err=True)
+            sys.exit(getattr(exc, "exit_code", 2))
+        sys.exit(rv if isinstance(rv, int) else 0)  # an Exit's code (non-standalone)
+
+
+# plain click help (rich_markup_mode=None): an option's choices stay on one line, where rich's
+# table wraps a long <a|b|c> list mid-name
+app = typer.Typer(add_completion=False, no_args_is_help=True, cls=_OneLineErrors,
+                  rich_markup_mode=None,
                   help="Active distillation of an LLM teacher into a small student (ELAD).")
 err = Console(stderr=True)
 
@@ -37,19 +105,38 @@ def run(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML run config."),
     run_name: Optional[str] = typer.Option(None, help="Folder under runs_dir for this run."),
     runs_dir: Optional[Path] = typer.Option(None, help="Where run folders go (default: runs)."),
-    dataset: Optional[str] = typer.Option(None, help="'gsm8k' (embedded), a folder, or a hub id."),
+    dataset: Optional[str] = typer.Option(
+        None, help=f"{_EMBEDDED} (embedded), a folder of <split>.jsonl, a .jsonl file or a hub "
+                   "id, read as --format."),
+    data_format: Optional[DataFormat] = typer.Option(
+        None, "--format", help=f"Source format (default {_default(DataConfig, 'format')}; "
+                               "jsonl needs data.fields and data.family in a YAML)."),
     pool_size: Optional[int] = typer.Option(None, help="Seeded subset of the pool."),
     eval_size: Optional[int] = typer.Option(None, help="Seeded subset of the eval split."),
     student: Optional[str] = typer.Option(None, help="'embedded', a hub id or a local path."),
     teacher: Optional[str] = typer.Option(None, help="'oracle' or a litellm model string."),
     teacher_api_base: Optional[str] = typer.Option(None, help="Teacher endpoint (OpenAI style)."),
     api_key_env: Optional[str] = typer.Option(None, help="Env var holding the teacher API key."),
-    selector: Optional[str] = typer.Option(None, help="Selector name, e.g. egss or random."),
-    annotator: Optional[str] = typer.Option(None, help="Annotator after round 0: clear, clear_single or cot."),
+    selector: Optional[SelectorName] = typer.Option(
+        None, help=f"Uncertainty selector of rounds 1+ (default "
+                   f"{_default(SelectionConfig, 'selector')}: ELAD's explanation-guided)."),
+    annotator: Optional[Annotator] = typer.Option(
+        None, help=f"Teacher annotation after round 0 (default "
+                   f"{_default(TeacherConfig, 'annotator')}): clear = ELAD's multi-turn CLEAR, "
+                   "clear_single = one call, cot = from scratch."),
+    seed_annotator: Optional[SeedAnnotator] = typer.Option(
+        None, help=f"Teacher annotation of round 0's seed questions (default "
+                   f"{_default(TeacherConfig, 'seed_annotator')})."),
     rounds: Optional[int] = typer.Option(None, help="Rounds including the seed round."),
     seed_size: Optional[int] = typer.Option(None, help="B0: questions annotated in round 0."),
     per_round: Optional[int] = typer.Option(None, help="B: questions selected per round."),
     train_steps: Optional[int] = typer.Option(None, help="Optimizer steps per round."),
+    train_mode: Optional[TrainMode] = typer.Option(
+        None, help=f"Student fine-tuning (default {_default(TrainConfig, 'mode')}; auto = full "
+                   "for the embedded student, LoRA otherwise)."),
+    runner: Optional[RunnerKind] = typer.Option(
+        None, help=f"Where sampling / probe shards run (default {_default(RunnerConfig, 'kind')}"
+                   "; dask = a local Dask cluster, or runner.address in a YAML)."),
     max_teacher_tokens: Optional[int] = typer.Option(None, help="Teacher-token budget."),
     max_cost_usd: Optional[float] = typer.Option(None, help="Dollar budget."),
     seed: Optional[int] = typer.Option(None, help="Random seed."),
@@ -58,17 +145,20 @@ def run(
     overrides = {
         "run_name": run_name, "runs_dir": runs_dir, "seed": seed, "rounds": rounds,
         "max_teacher_tokens": max_teacher_tokens, "max_cost_usd": max_cost_usd,
-        "data.dataset": dataset, "data.pool_size": pool_size, "data.eval_size": eval_size,
-        "student.model": student, "teacher.model": teacher, "teacher.api_base": teacher_api_base,
-        "teacher.api_key_env": api_key_env, "teacher.annotator": annotator,
+        "data.dataset": dataset, "data.format": data_format, "data.pool_size": pool_size,
+        "data.eval_size": eval_size, "student.model": student, "teacher.model": teacher,
+        "teacher.api_base": teacher_api_base, "teacher.api_key_env": api_key_env,
+        "teacher.annotator": annotator, "teacher.seed_annotator": seed_annotator,
         "selection.selector": selector, "selection.seed_size": seed_size,
-        "selection.per_round": per_round, "train.steps": train_steps,
+        "selection.per_round": per_round, "train.steps": train_steps, "train.mode": train_mode,
+        "runner.kind": runner,
     }
     try:
         cfg = load_config(config, overrides)
         from elad_core.preflight import preflight
 
         preflight(cfg)  # bad data, options or key: one line, exit 2, nothing written
+        start_watchdog()  # no process of this run outlives it, even after SIGKILL
         from flows.active_distillation import active_distillation
 
         t0 = time.perf_counter()
@@ -138,7 +228,9 @@ def plan(
 
 @app.command("teacher-server")
 def teacher_server(
-    dataset: str = typer.Option("gsm8k", help="Dataset the oracle answers from."),
+    dataset: str = typer.Option(
+        "gsm8k", help=f"Dataset the oracle answers from (GSM8K format): {_EMBEDDED} (embedded), "
+                      "a folder of <split>.jsonl or a hub id."),
     splits: str = typer.Option("train,test", help="Comma-separated splits to index."),
     host: str = typer.Option("127.0.0.1", help="Bind address (loopback by default)."),
     port: int = typer.Option(8000, help="Port."),
@@ -237,16 +329,23 @@ def evokd(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML EvoKD config."),
     run_name: Optional[str] = typer.Option(None, help="Folder under runs_dir for this run."),
     runs_dir: Optional[Path] = typer.Option(None, help="Where run folders go (default: runs)."),
-    task: Optional[str] = typer.Option(None, help="sst2, wnut17, classification or ner."),
-    dataset: Optional[str] = typer.Option(None, help="Folder or file of the splits."),
+    task: Optional[EvoKDTask] = typer.Option(
+        None, help=f"Task (default {_default(EvoKDDataConfig, 'task')}); classification "
+                   "(JSONL / CSV + data.fields) and ner (CoNLL) read your own --dataset."),
+    dataset: Optional[str] = typer.Option(
+        None, help="Folder or file of the splits (default: the task's shipped data)."),
     k_shot: Optional[int] = typer.Option(None, help="Seeds per label / entity type."),
     eval_size: Optional[int] = typer.Option(None, help="Fixed test subset size."),
-    method: Optional[str] = typer.Option(None, help="evokd, static, random or kshot."),
+    method: Optional[EvoKDMethod] = typer.Option(
+        None, help=f"Data loop (default {_default(EvoKDLoopConfig, 'method')}: feedback-driven "
+                   "hard + easy samples); the others are baselines, kshot = the seeds only."),
     rounds: Optional[int] = typer.Option(None, help="Rounds including round 0 (seeds)."),
     n_hard: Optional[int] = typer.Option(None, help="Hard texts generated per round."),
     n_easy: Optional[int] = typer.Option(None, help="Easy texts generated per round."),
     student: Optional[str] = typer.Option(None, help="Encoder hub id or path (default MiniLM-L6)."),
-    mode: Optional[str] = typer.Option(None, help="Student training: lora or full."),
+    mode: Optional[EvoKDStudentMode] = typer.Option(
+        None, help=f"Student training (default {_default(EvoKDStudentConfig, 'mode')}): a LoRA "
+                   "adapter + head, or every weight."),
     steps: Optional[int] = typer.Option(None, help="Fixed optimizer steps per round (default: epochs)."),
     teacher: Optional[str] = typer.Option(None, help="'oracle' or a litellm model string."),
     teacher_api_base: Optional[str] = typer.Option(None, help="Teacher endpoint (OpenAI style)."),
@@ -256,7 +355,7 @@ def evokd(
     seed: Optional[int] = typer.Option(None, help="Random seed."),
 ) -> None:
     """EvoKD: the teacher analyses the student's mistakes and writes hard + easy samples
-    (defaults: SST-2 1-shot, MiniLM-L6 + LoRA, the oracle teacher, a simulation)."""
+    (defaults: e-SNLI 1-shot, MiniLM-L6 + LoRA, the oracle teacher, a simulation)."""
     overrides = {
         "run_name": run_name, "runs_dir": runs_dir, "seed": seed, "rounds": rounds,
         "max_teacher_tokens": max_teacher_tokens, "max_cost_usd": max_cost_usd,
@@ -272,6 +371,7 @@ def evokd(
 
         cfg = load_evokd_config(config, overrides)
         evokd_preflight(cfg)  # bad data, options or key: one line, exit 2, nothing written
+        start_watchdog()  # no process of this run outlives it, even after SIGKILL
         from flows.evokd_distillation import evokd_distillation
 
         t0 = time.perf_counter()

@@ -175,6 +175,7 @@ def distill_round(config: RunConfig, round_index: int, state: dict) -> dict:
         "annotation_statuses": {s: sum(a.status == s for a in annotations)
                                 for s in sorted({a.status for a in annotations})},
         "train_examples": trained["n_examples"], "train_mode": mode,
+        "precision": trained.get("precision"),
         "teacher_tokens": sum(a.teacher_tokens for a in annotations),
         "cost_usd": round(sum(a.cost_usd for a in annotations), 6),
         "teacher_batches": len(batch_refs), "teacher_batches_cached": cached_batches,

@@ -189,7 +189,8 @@ class EvoKDRun:
                                      self.config.seed, rdir)
                 self.weights = {"path": trained["path"], "sha": trained["sha"]}
                 rec.update(train_loss=trained["losses"][-1], train_examples=trained["n_examples"],
-                           train_steps=len(trained["losses"]))
+                           train_steps=len(trained["losses"]),
+                           precision=trained.get("precision"))
         with timer("feedback"):
             self.feedback = self.feedback_on(batch, rdir)
         return self._close(rec, batch, self.feedback)
@@ -215,7 +216,8 @@ class EvoKDRun:
                                      cfg.seed * 7 + r, rdir)
             self.weights = {"path": trained["path"], "sha": trained["sha"]}
             rec.update(train_loss=trained["losses"][-1], train_examples=trained["n_examples"],
-                       train_steps=len(trained["losses"]))
+                       train_steps=len(trained["losses"]),
+                       precision=trained.get("precision"))
         self.feedback = fb if fb["n"] else self.feedback
         return self._close(rec, batch, fb)
 

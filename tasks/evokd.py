@@ -122,7 +122,7 @@ def train_evokd(student: dict, kind: str, labels: list[str], init: dict, example
                         student["mode"], steps, Path(out_dir), seed, student["device"],
                         student["max_length"], student["bf16"], student["num_threads"])
     return {"path": str(out_dir), "sha": hash_dir(Path(out_dir)), "losses": res.losses,
-            "n_examples": res.n_examples, "wall_s": res.wall_s}
+            "n_examples": res.n_examples, "wall_s": res.wall_s, "precision": res.precision}
 
 
 @task(cache_policy=CONTENT_CACHE)

@@ -105,7 +105,8 @@ def train_student(student: dict, init: dict, pool: str, pool_sha: str, annotatio
     result = launch_training(student["base"], init_path, pairs, TrainConfig(**train_cfg), mode,
                              Path(out_dir), seed, device=device, processes=processes, progress=True)
     return {"path": str(out_dir), "sha": hash_dir(Path(out_dir)), "losses": result.losses,
-            "n_examples": result.n_examples, "skipped": dict(skipped), "wall_s": result.wall_s}
+            "n_examples": result.n_examples, "skipped": dict(skipped), "wall_s": result.wall_s,
+            "precision": result.precision}
 
 
 @task(cache_policy=CONTENT_CACHE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -11,6 +12,13 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
+
+# Small copies of the paper's datasets in their on-disk formats (tests/fixtures/datasets/README.md)
+FIXTURE_DATA = Path(__file__).resolve().parent / "fixtures" / "datasets"
+# The full reference copies beside a checkout (<project>/../shared/data): optional extras only
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+needs_shared = pytest.mark.skipif(not SHARED_DATA.is_dir(),
+                                  reason="../shared/data not present (reference copies)")
 
 TINY = {
     "rounds": 2,
@@ -34,6 +42,15 @@ def tiny_config(tmp_path, **top) -> dict:
     cfg = copy.deepcopy(TINY)
     cfg.update({"run_name": "t", "runs_dir": str(tmp_path / "runs"), **top})
     return cfg
+
+
+@pytest.fixture
+def hf_datasets_cache(tmp_path, monkeypatch):
+    """What `datasets` caches for load_generic (read at call time) goes under tmp_path, not ~/.cache."""
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf_datasets")
+    return tmp_path / "hf_datasets"
 
 
 @pytest.fixture(scope="session")

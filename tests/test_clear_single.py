@@ -1,18 +1,20 @@
 """`clear_single` (DESIGN.md §2.3) and the oracle's label-task judgments (DESIGN §2.4).
 
 Arithmetic cases use real GSM8K rows (the first 8 of the embedded train split); label cases
-use real e-SNLI and AQuA rows read with the project's loaders.
+use real e-SNLI and AQuA rows (the first 4 dev rows, from tests/fixtures/datasets) read with
+the project's loaders.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from conftest import FIXTURE_DATA
 
 from elad_core import prompts
 from elad_core.annotators import AnnotationRequest, annotate_batch, parse_clear_single
+from elad_core.data import resolve_split
 from elad_core.loaders import load_aqua, load_esnli
 from elad_core.parsing import normalize_answer, split_rationale
 from elad_core.records import Example
@@ -20,11 +22,11 @@ from elad_core.teacher_client import TeacherClient
 from elad_core.teacher_oracle import OracleJudge
 from elad_core.teacher_oracle_server import OracleServer
 
-DATA = Path("/work/shared/data")
+GSM8K_TRAIN = resolve_split("gsm8k", "train")  # the embedded copy (elad_core/data/gsm8k)
 
 
 def _gsm8k(n: int = 8) -> list[Example]:
-    with (DATA / "gsm8k/train.jsonl").open(encoding="utf-8") as f:
+    with GSM8K_TRAIN.open(encoding="utf-8") as f:
         rows = [json.loads(next(f)) for _ in range(n)]
     out = []
     for i, row in enumerate(rows):
@@ -35,7 +37,8 @@ def _gsm8k(n: int = 8) -> list[Example]:
 
 @pytest.fixture(scope="module")
 def examples() -> list[Example]:
-    return _gsm8k() + load_esnli(DATA / "esnli", "dev")[:4] + load_aqua(DATA / "aqua", "dev")[:4]
+    return (_gsm8k() + load_esnli(FIXTURE_DATA / "esnli", "dev")[:4]
+            + load_aqua(FIXTURE_DATA / "aqua", "dev")[:4])
 
 
 @pytest.fixture(scope="module")

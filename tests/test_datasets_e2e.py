@@ -3,21 +3,24 @@ annotator used.
 
 The oracle teacher answers round 0's CoT from each dataset's gold explanation and judges the
 CLEAR / clear_single revisions of round 1 (label tasks: by the student's answer, DESIGN §2.4).
+Each runs on the small real-format copies in tests/fixtures/datasets (the pool splits hold
+12 rows: round 0's seed of 8 plus round 1's 4), and again on the full reference copies where
+../shared/data exists beside the checkout (extras).
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from conftest import tiny_config
+from conftest import FIXTURE_DATA, SHARED_DATA, needs_shared, tiny_config
 
 from elad_core.config import RunConfig
 from elad_core.files import read_parquet
 
 pytestmark = pytest.mark.slow
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SOURCES = [pytest.param(FIXTURE_DATA, id="fixtures"),
+           pytest.param(SHARED_DATA, id="reference", marks=needs_shared)]
 
 CASES = [  # (format, dataset folder or file, pool split, eval split, selector, annotator)
     ("aqua", "aqua", "dev", "test", "max_entropy", "clear"),
@@ -36,16 +39,17 @@ def _run(tmp_path, data: dict, selector: str, annotator: str = "clear") -> dict:
     return active_distillation(RunConfig.model_validate(cfg)), RunConfig.model_validate(cfg)
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data not present")
+@pytest.mark.parametrize("data_root", SOURCES)
 @pytest.mark.parametrize("fmt,folder,pool,ev,selector,annotator", CASES)
-def test_dataset_round(prefect_harness, tmp_path, fmt, folder, pool, ev, selector, annotator):
-    root = SHARED / folder
+def test_dataset_round(prefect_harness, tmp_path, data_root, fmt, folder, pool, ev, selector, annotator):
+    root = data_root / folder
     pool = str(root / pool) if pool.endswith(".json") else pool
     ev = str(root / ev) if ev.endswith(".json") else ev
     summary, cfg = _run(tmp_path, {"format": fmt, "dataset": str(root), "pool_split": pool,
                                    "eval_split": ev}, selector, annotator)
     assert [r["selector"] for r in summary["rounds"]] == ["random", selector]
     assert [r["annotator"] for r in summary["rounds"]] == ["cot", annotator]
+    assert [r["selected"] for r in summary["rounds"]] == [8, 4]  # the seed, then per_round
     for r in summary["rounds"]:
         assert r["annotation_statuses"] == {"ok": r["selected"]}  # the oracle knew every question
     # the student's answers are parsed in the dataset's own family
@@ -54,15 +58,15 @@ def test_dataset_round(prefect_harness, tmp_path, fmt, folder, pool, ev, selecto
                       "strategyqa": "yesno"}[fmt]
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data not present")
-def test_strategyqa_is_evaluation_only(prefect_harness, tmp_path):
+@pytest.mark.parametrize("data_root", SOURCES)
+def test_strategyqa_is_evaluation_only(prefect_harness, tmp_path, hf_datasets_cache, data_root):
     """StrategyQA carries the BIG-bench canary: it is only evaluated on, never a pool."""
     qa = tmp_path / "yesno.jsonl"
     qa.write_text("".join(json.dumps({"question": f"Is {i} a multiple of 3?",
                                       "answer": "yes" if i % 3 == 0 else "no",
                                       "rationale": f"{i} mod 3 = {i % 3}."}) + "\n"
                           for i in range(40)))
-    task = SHARED / "strategyqa" / "task.json"
+    task = data_root / "strategyqa" / "task.json"
     summary, cfg = _run(tmp_path, {"format": "jsonl", "dataset": str(qa), "pool_split": str(qa),
                                    "family": "yesno", "eval_format": "strategyqa",
                                    "eval_dataset": str(task), "eval_split": str(task)},
@@ -72,7 +76,7 @@ def test_strategyqa_is_evaluation_only(prefect_harness, tmp_path):
     assert {e["family"] for e in ev} == {"yesno"} and len(ev) == 4
 
 
-def test_anli_and_generic_jsonl(prefect_harness, tmp_path):
+def test_anli_and_generic_jsonl(prefect_harness, tmp_path, hf_datasets_cache):
     """Formats without a public copy here run on files the test writes."""
     rows = [{"premise": f"A person has {i} dogs.", "hypothesis": f"A person has {i % 3} dogs.",
              "label": "e" if i % 3 == i else "c", "reason": "Counting the dogs."} for i in range(30)]

@@ -1,11 +1,14 @@
 """EvoKD (issue #6, DESIGN.md §2.5): loaders, metrics, prompts, the oracle teacher (a
 simulation of an LLM), label alignment, config; and short end-to-end runs of the
-`evokd_distillation` flow on SST-2 and WNUT-17 (1-shot) with the oracle teacher.
+`evokd_distillation` flow (1-shot, oracle teacher) on the shipped defaults e-SNLI and
+WNUT-17 (elad_core/data) and on an SST-2 folder (tests/fixtures/evokd/sst2: SST-2 is not
+shipped). Nothing here needs ../shared/data; one optional extra compares with it.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -18,16 +21,26 @@ from elad_core.evokd.oracle import EvoKDOracleJudge
 from elad_core.teacher_oracle import UnknownQuestion
 
 
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "evokd"
+SST2_DIR = FIXTURES / "sst2"  # SST-2 in its real format, written for the tests
+# the full reference copies beside a checkout: only an optional extra reads them
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(),
+                                  reason="../shared/data not present (reference copies)")
+
+
 def _ex(text: str, label: str) -> TaskExample:
     return TaskExample(text_id(text), text, label, "test")
 
 
 # ------------------------------------------------------------------ loaders
 def test_sst2_loader_reads_labels_and_names_bad_lines(tmp_path):
-    good = tmp_path / "s.train"
-    good.write_text("1 a fine film .\n0 dull .\n", encoding="utf-8")
-    rows = D.load_sst2(good)
-    assert [(e.text, e.label) for e in rows] == [("a fine film .", "positive"), ("dull .", "negative")]
+    rows = D.load_task_split("sst2", str(SST2_DIR), "train")  # stsa.binary.train
+    assert [(e.text, e.label) for e in rows[:2]] == [
+        ("a warm , funny and beautifully acted film .", "positive"),
+        ("the plot is thin and the jokes fall flat .", "negative")]
+    assert len(rows) == 16 and rows[1].source == f"{SST2_DIR / 'stsa.binary.train'}:2"
+    assert len(D.load_task_split("sst2", str(SST2_DIR), "test")) == 10
     bad = tmp_path / "bad.train"
     bad.write_text("1 ok .\n2 what ?\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"bad\.train:2: field 'label'"):
@@ -69,13 +82,92 @@ def test_generic_classification_loader_jsonl_and_csv(tmp_path):
         D.load_classification(c)
 
 
-def test_shared_datasets_load():
-    sst = D.load_task_split("sst2", None, "train")
+def test_sst2_is_not_shipped_and_needs_a_folder():
+    with pytest.raises(DataError, match=r"task 'sst2' needs option 'data\.dataset' \(--dataset\): "
+                                        r"SST-2 .* not redistributable"):
+        D.load_task_split("sst2", None, "train")
+    assert not (D.PACKAGE_DATA / "sst2").exists()
+
+
+def test_esnli_loader_pairs_labels_and_errors(tmp_path):
+    root = FIXTURES / "esnli"  # holds eSNLI_preproc/, as the original download does
+    rows = D.load_esnli(root, "dev")
+    assert [(e.text, e.label) for e in rows[:2]] == [
+        ("Premise: A man in a red shirt is riding a bike down a hill . "
+         "Hypothesis: A person is riding a bike .", "entailment"),
+        ("Premise: Two children play with a ball in the park . "
+         "Hypothesis: The children are asleep in bed .", "contradiction")]
+    assert rows[0].source == f"{root / 'eSNLI_preproc' / 'labels.dev'}:1"
+    # the task's "train" split reads e-SNLI's dev files when there is no s1.train
+    assert D.load_task_split("esnli", str(root), "train") == rows
+    assert [e.label for e in D.load_task_split("esnli", str(root), "test")] == [
+        "entailment", "contradiction", "neutral"]
+    assert [f.name for f in D.split_files("esnli", str(root), "test")] == [
+        "s1.test", "s2.test", "labels.test"]
+    bad = tmp_path / "eSNLI_preproc"
+    bad.mkdir()
+    for name, lines in (("s1", ["A cat sits .", "A dog barks ."]),
+                        ("s2", ["An animal sits .", " "]), ("labels", ["entailment", "neutral"])):
+        (bad / f"{name}.dev").write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(DataError, match=r"s2\.dev:2: field 'hypothesis' is empty"):
+        D.load_esnli(tmp_path, "dev")
+    (bad / "s2.dev").write_text("An animal sits .\nA dog is loud .", encoding="utf-8")
+    (bad / "labels.dev").write_text("entailment\nmaybe\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"labels\.dev:2: field 'label': expected one of "
+                                        r"entailment, neutral, contradiction, got 'maybe'"):
+        D.load_esnli(tmp_path, "dev")
+    (bad / "labels.dev").write_text("entailment\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"differ in length: s1\.dev 2, s2\.dev 2, labels\.dev 1"):
+        D.load_esnli(tmp_path, "dev")
+    with pytest.raises(DataError, match=r"s1\.test: file not found"):
+        D.load_esnli(tmp_path, "test")
+    for name, line in (("s1", "A cat sits ."), ("s2", "A dog sits ."), ("labels", "contradiction")):
+        (bad / f"{name}.train").write_text(line + "\n", encoding="utf-8")
+    assert [e.label for e in D.load_task_split("esnli", str(tmp_path), "train")] == ["contradiction"]
+
+
+def test_shipped_datasets_load():
+    """The defaults read the copies shipped in the package (elad_core/data), licences beside."""
+    package = Path(D.__file__).resolve().parents[1]
+    for task in ("esnli", "wnut17"):
+        root = D.dataset_root(task, None)
+        assert root.is_relative_to(package / "data") and "shared" not in root.parts
+        assert (root / "LICENSE").is_file() and (root / "SOURCE.txt").is_file()
     wnut = D.load_task_split("wnut17", None, "test")
-    assert len(sst) == 6920 and {e.label for e in sst} == {"negative", "positive"}
-    assert len(wnut) == 1287  # sentences, as /work/shared/data/README.md lists
+    assert len(wnut) == 1287  # sentences, as the WNUT-17 test split holds
     assert D.entity_types(wnut) == ["corporation", "creative-work", "group", "location",
                                     "person", "product"]
+    assert [len(D.load_task_split("wnut17", None, s)) for s in ("train", "dev")] == [3394, 1009]
+    dev, test = D.load_task_split("esnli", None, "train"), D.load_task_split("esnli", None, "test")
+    assert (len(dev), len(test)) == (3000, 1000)  # the seeded subset
+    assert {e.label for e in dev} == {e.label for e in test} == set(D.ESNLI_LABELS)
+    assert all(e.text.startswith("Premise: ") and " Hypothesis: " in e.text for e in dev)
+    p = D.prepare_task("esnli", None, "train", "test", {}, None, 1, 500, None, 0)
+    assert p.labels == ["entailment", "neutral", "contradiction"] and len(p.eval) == 500
+    assert [e.label for e in p.seeds] == p.labels and len(p.reserve) == 2997
+    from elad_core.loaders import load_split  # ELAD's `format: esnli, dataset: esnli` reads it too
+
+    assert len(load_split("esnli", "esnli", "test", "label", {})) == 1000
+
+
+@needs_shared
+def test_shipped_copies_match_the_reference_copies():
+    """Extra, only beside ../shared/data: WNUT-17 is shipped unchanged; the e-SNLI subset is
+    the seeded line selection SOURCE.txt describes, each line unchanged."""
+    import random
+
+    for name in ("wnut17train.conll", "emerging.dev.conll", "emerging.test.annotated"):
+        assert (D.SHIPPED["wnut17"] / name).read_bytes() == (SHARED / "wnut17" / name).read_bytes()
+    for split, size in (("dev", 3000), ("test", 1000)):
+        for name in ("s1", "s2", "labels", "preproc1_expl_1"):
+            file = Path("eSNLI_preproc") / f"{name}.{split}"
+            full = (SHARED / "esnli" / file).read_bytes().split(b"\n")
+            mine = (D.SHIPPED["esnli"] / file).read_bytes().split(b"\n")
+            ends = full[-1] == b""
+            assert (mine[-1] == b"") == ends, name
+            lines = full[:-1] if ends else full
+            keep = sorted(random.Random(0).sample(range(len(lines)), size))
+            assert mine[:size] == [lines[i] for i in keep], (name, split)
 
 
 def test_kshot_seeds_per_label_and_per_entity_type():
@@ -260,7 +352,8 @@ def test_config_rejects_unknown_keys_and_layers_teacher_defaults(tmp_path):
     from pathlib import Path
 
     examples = sorted((Path(D.__file__).parent / "configs").glob("*.yaml"))
-    assert [load_evokd_config(p).data.task for p in examples] == ["sst2", "wnut17"]
+    assert [load_evokd_config(p).data.task for p in examples] == ["esnli", "sst2", "wnut17"]
+    assert EvoKDConfig().data.task == "esnli" and EvoKDConfig().data.kind == "classification"
 
 
 def test_train_steps_follow_epochs():
@@ -285,12 +378,22 @@ def test_cli_bad_data_exits_2_and_writes_nothing(tmp_path):
                                    "--runs-dir", str(tmp_path / "runs")])
     assert res.exit_code == 2 and "d.jsonl:2: field 'text'" in res.output
     assert "Traceback" not in res.output and not (tmp_path / "runs").exists()
+    res = CliRunner().invoke(app, ["evokd", "--task", "sst2", "--runs-dir", str(tmp_path / "runs")])
+    assert res.exit_code == 2 and "not redistributable" in " ".join(res.output.split())
+    assert "Traceback" not in res.output and not (tmp_path / "runs").exists()
 
 
 # ------------------------------------------------------------------ end to end (slow)
-def _cfg(tmp_path, task: str, **top) -> dict:
-    cfg = {"run_name": f"e2e-{task}", "runs_dir": str(tmp_path / "runs"), "rounds": 2,
-           "data": {"task": task, "k_shot": 1, "eval_size": 40, "reserve_size": 300},
+ESNLI = ["entailment", "neutral", "contradiction"]
+
+
+def _cfg(tmp_path, task: str | None, dataset: Path | None = None, **top) -> dict:
+    """A short run; task None: the default task (e-SNLI, shipped); dataset: its folder."""
+    data = {"k_shot": 1, "eval_size": 40, "reserve_size": 300}
+    data.update({"task": task} if task else {})
+    data.update({"dataset": str(dataset)} if dataset else {})
+    cfg = {"run_name": f"e2e-{task or 'esnli'}", "runs_dir": str(tmp_path / "runs"), "rounds": 2,
+           "data": data,
            "student": {"num_threads": 1, "max_length": 48},
            "train": {"steps": 3, "batch_size": 8, "replay": 4},
            "evokd": {"n_hard": 3, "n_easy": 3},
@@ -300,29 +403,31 @@ def _cfg(tmp_path, task: str, **top) -> dict:
 
 
 @pytest.fixture(scope="module")
-def sst2_run(prefect_harness, tmp_path_factory):
+def esnli_run(prefect_harness, tmp_path_factory):
+    """The default task (e-SNLI, from the subset shipped in the package)."""
     from elad_core.evokd.config import EvoKDConfig
     from flows.evokd_distillation import evokd_distillation
 
-    tmp = tmp_path_factory.mktemp("evokd-sst2")
+    tmp = tmp_path_factory.mktemp("evokd-esnli")
     # half the oracle's request attempts fail with HTTP 500 (seeded): the teacher task
     # retries them (Prefect task retries, transient errors only).
     # Budget: round 1's a priori estimate (3 calls × (~200 prompt + 100 completion tokens))
-    # fits in 1,500; round 2's (round 1's measured spend, ~1,000 for 6 texts) does not, so
+    # fits in 1,500; round 2's (round 1's measured spend, ~1,300 for 6 e-SNLI pairs) does not, so
     # the run stops at that boundary although 3 rounds were asked for.
-    cfg = EvoKDConfig.model_validate(_cfg(tmp, "sst2", rounds=3, max_teacher_tokens=1500,
+    cfg = EvoKDConfig.model_validate(_cfg(tmp, None, rounds=3, max_teacher_tokens=1500,
                                           teacher={"retry_delay_s": 0.0, "retries": 10,
                                                    "completion_tokens_estimate": 100,
                                                    "oracle": {"error_rate": 0.5, "seed": 3}}))
+    assert cfg.data.task == "esnli" and cfg.data.dataset is None  # the shipped default
     return cfg, evokd_distillation(cfg)
 
 
 @pytest.mark.slow
-def test_sst2_one_shot_end_to_end(sst2_run):
+def test_esnli_one_shot_end_to_end(esnli_run):
     from elad_core.files import read_parquet
     from elad_core.teacher_oracle_server import read_request_log
 
-    cfg, summary = sst2_run
+    cfg, summary = esnli_run
     run = cfg.run_dir
     assert [r["round"] for r in summary["rounds"]] == [0, 1]
     assert summary["stopped"].startswith("stopped before round 2: budget")
@@ -333,10 +438,10 @@ def test_sst2_one_shot_end_to_end(sst2_run):
     for name in ("teacher_analyse.json", "teacher_generate.json", "teacher_label.json", "eval.json"):
         assert (r1 / name).exists(), name
     seeds = read_parquet(r0 / "batch.parquet")
-    assert [s["label"] for s in seeds] == ["negative", "positive"]  # 1 per label
+    assert [s["label"] for s in seeds] == ESNLI  # 1 per label
     batch = read_parquet(r1 / "batch.parquet")
     assert sorted(b["origin"] for b in batch) == ["easy"] * 3 + ["hard"] * 3
-    assert all(b["status"] == "ok" and b["label"] in ("negative", "positive") for b in batch)
+    assert all(b["status"] == "ok" and b["label"] in ESNLI for b in batch)
     # the oracle labels from gold: every teacher label equals the reserve's gold label
     gold = {r["text"]: r["label"] for r in read_parquet(run / "data" / "reserve.parquet")}
     assert all(gold[b["text"]] == b["label"] for b in batch)
@@ -353,10 +458,10 @@ def test_sst2_one_shot_end_to_end(sst2_run):
 
 
 @pytest.mark.slow
-def test_sst2_rerun_is_cached_and_sends_no_request(sst2_run):
+def test_esnli_rerun_is_cached_and_sends_no_request(esnli_run):
     from flows.evokd_distillation import evokd_distillation
 
-    cfg, first = sst2_run
+    cfg, first = esnli_run
     again = evokd_distillation(cfg)
     assert again["teacher_requests_sent"] == 0
     assert [(r["teacher_tokens"], r["f1"]) for r in again["rounds"]] == \
@@ -364,7 +469,7 @@ def test_sst2_rerun_is_cached_and_sends_no_request(sst2_run):
 
 
 @pytest.mark.slow
-def test_sst2_artifacts(sst2_run):
+def test_esnli_artifacts(esnli_run):
     import asyncio
 
     from prefect.client.orchestration import get_client
@@ -375,10 +480,10 @@ def test_sst2_artifacts(sst2_run):
             return await client.read_artifacts(
                 artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
 
-    batch = asyncio.run(read("e2e-sst2-round-001-batch"))
+    batch = asyncio.run(read("e2e-esnli-round-001-batch"))
     assert batch and len(json.loads(batch[0].data)) == 6
-    assert asyncio.run(read("e2e-sst2-round-001-metrics"))
-    assert len(json.loads(asyncio.run(read("e2e-sst2-f1-curve"))[0].data)) == 2
+    assert asyncio.run(read("e2e-esnli-round-001-metrics"))
+    assert len(json.loads(asyncio.run(read("e2e-esnli-f1-curve"))[0].data)) == 2
 
 
 @pytest.mark.slow
@@ -403,7 +508,8 @@ def test_random_baseline_pays_only_label_calls(prefect_harness, tmp_path):
     from elad_core.teacher_oracle_server import read_request_log
     from flows.evokd_distillation import evokd_distillation
 
-    cfg = EvoKDConfig.model_validate(_cfg(tmp_path, "sst2", run_name="rnd",
+    # SST-2 (not shipped) from a folder in its real format: the user-data path of a named task
+    cfg = EvoKDConfig.model_validate(_cfg(tmp_path, "sst2", SST2_DIR, run_name="rnd",
                                           evokd={"method": "random", "n_random": 5}))
     summary = evokd_distillation(cfg)
     assert summary["rounds"][1]["new_examples"] == 5 and summary["teacher_requests_sent"] == 1
@@ -417,7 +523,7 @@ def test_permanent_teacher_failure_stops_the_run_at_that_round(prefect_harness, 
     from flows.evokd_distillation import evokd_distillation
 
     # every oracle request is answered HTTP 400 (permanent: not retried)
-    cfg = EvoKDConfig.model_validate(_cfg(tmp_path, "sst2", run_name="bad", rounds=3,
+    cfg = EvoKDConfig.model_validate(_cfg(tmp_path, "sst2", SST2_DIR, run_name="bad", rounds=3,
                                           teacher={"oracle": {"bad_request_rate": 1.0}}))
     summary = evokd_distillation(cfg)
     assert summary["stopped"].startswith("stopped in round 1: teacher analyse call failed")

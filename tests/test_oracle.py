@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
 from elad_core import prompts
+from elad_core.data import resolve_split
 from elad_core.errors import PermanentTeacherError
 from elad_core.parsing import normalize_answer, split_rationale
 from elad_core.records import Example
 from elad_core.teacher_oracle import OracleJudge, UnknownQuestion, question_key
 
-GSM8K_TRAIN = Path("/work/shared/data/gsm8k/train.jsonl")
+GSM8K_TRAIN = resolve_split("gsm8k", "train")  # the embedded copy (elad_core/data/gsm8k)
 
 
 def _rows(n: int = 20) -> list[dict]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from elad_core import prompts
 from elad_core.annotators import AnnotationRequest, annotate_batch, parse_verdict
 from elad_core.config import TeacherConfig
+from elad_core.data import resolve_split
 from elad_core.errors import ConfigError, TransientTeacherError
 from elad_core.parsing import normalize_answer, split_rationale
 from elad_core.records import Example
@@ -24,7 +24,7 @@ from elad_core.teacher_client import TeacherClient
 from elad_core.teacher_oracle import OracleJudge
 from elad_core.teacher_oracle_server import FaultConfig, OracleServer
 
-GSM8K_TRAIN = Path("/work/shared/data/gsm8k/train.jsonl")
+GSM8K_TRAIN = resolve_split("gsm8k", "train")  # the embedded copy (elad_core/data/gsm8k)
 
 
 @pytest.fixture(scope="module")

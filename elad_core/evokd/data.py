@@ -1,8 +1,13 @@
-"""EvoKD data: SST-2, CoNLL-style NER (WNUT-17) and generic classification files (issue #6).
+"""EvoKD data: e-SNLI, SST-2, CoNLL-style NER (WNUT-17) and generic classification files
+(issue #6).
 
-Every text becomes a flat `TaskExample`: classification `label` is a label name; NER `text`
-is the sentence's tokens joined by single spaces and `label` its BIO tags joined the same
-way (one tag per token). Every bad row is a DataError naming file:line: field; nothing is
+Every text becomes a flat `TaskExample`: classification `label` is a label name (e-SNLI:
+the text is "Premise: <premise> Hypothesis: <hypothesis>" on one line); NER `text` is the
+sentence's tokens joined by single spaces and `label` its BIO tags joined the same way (one
+tag per token). Shipped in the package (elad_core/data/, licence notices beside the files):
+WNUT-17 (CC BY 4.0, unchanged copies) and a seeded e-SNLI subset (MIT / CC BY-SA 4.0), the
+embedded default. SST-2 states no licence and is not shipped: `data.dataset` must name a
+folder holding it. Every bad row is a DataError naming file:line: field; nothing is
 skipped silently. Also: the k-shot seed draw, the fixed evaluation subset and the oracle's
 reserve pool (DESIGN.md §2.5). Pure Python, no Prefect.
 """
@@ -11,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 import random
 import re
 from dataclasses import dataclass
@@ -21,20 +25,31 @@ from elad_core.data import iter_jsonl
 from elad_core.errors import DataError
 
 SST2_LABELS = ["negative", "positive"]  # SST-2's 0 / 1
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # <project>/../shared/data
+ESNLI_LABELS = ["entailment", "neutral", "contradiction"]
+PACKAGE_DATA = Path(__file__).resolve().parents[1] / "data"  # elad_core/data, in the wheel too
+SHIPPED = {"esnli": PACKAGE_DATA / "esnli", "wnut17": PACKAGE_DATA / "wnut17"}
 SPLIT_FILES = {
     "sst2": {"train": "stsa.binary.train", "dev": "stsa.binary.dev", "test": "stsa.binary.test"},
     # emerging.test.annotated is the gold test file (the one the HF wnut_17 card uses)
     "wnut17": {"train": "wnut17train.conll", "dev": "emerging.dev.conll",
                "test": "emerging.test.annotated"},
 }
+ESNLI_COLUMNS = {"s1": "premise", "s2": "hypothesis", "labels": "label"}
+SST2_MISSING = ("task 'sst2' needs option 'data.dataset' (--dataset): SST-2 states no licence, "
+                "so it is not redistributable and not shipped; pass a folder holding "
+                "stsa.binary.{train,dev,test} (`<0/1> <tokenized sentence>` lines), or use "
+                "the shipped tasks esnli / wnut17")
 DESCRIPTIONS = {
+    "esnli": "Natural-language inference on English sentence pairs (e-SNLI / SNLI). Each input "
+             "is one line 'Premise: <sentence> Hypothesis: <sentence>'; the label says whether "
+             "the premise entails the hypothesis, contradicts it, or neither (neutral).",
     "sst2": "Binary sentiment classification of English movie-review sentences (SST-2).",
     "wnut17": "Named-entity recognition in English tweets and forum posts (WNUT-17: emerging "
               "and rare entities).",
     "classification": "Text classification.",
     "ner": "Named-entity recognition.",
 }
+DEFAULT_LABELS = {"sst2": SST2_LABELS, "esnli": ESNLI_LABELS}  # label order; else sorted
 _TAG = re.compile(r"^(O|[BI]-\S+)$")
 
 
@@ -95,6 +110,48 @@ def load_sst2(path: Path, labels: list[str] = SST2_LABELS) -> list[TaskExample]:
         out.append(TaskExample(text_id(text), text_key(text), labels[int(label)], where))
     if not out:
         raise DataError(f"{path}: no examples")
+    return out
+
+
+def esnli_base(root: Path) -> Path:
+    """The folder of e-SNLI's line-aligned files: <root>/eSNLI_preproc if it exists, else root."""
+    root = Path(root)
+    return root / "eSNLI_preproc" if (root / "eSNLI_preproc").is_dir() else root
+
+
+def esnli_files(root: Path, split: str) -> list[Path]:
+    """e-SNLI's s1 / s2 / labels files of one split suffix (dev, test, ...), in that order.
+    "train" reads the dev files when the folder has no s1.train (the shipped subset: the
+    line-aligned train files are not in the public snapshot), so seeds and reserve come
+    from dev."""
+    base = esnli_base(root)
+    if split == "train" and not (base / "s1.train").is_file():
+        split = "dev"
+    return [base / f"{name}.{split}" for name in ESNLI_COLUMNS]
+
+
+def load_esnli(root: Path, split: str) -> list[TaskExample]:
+    """e-SNLI line-aligned `eSNLI_preproc/{s1,s2,labels}.<split>` (premise, hypothesis, gold
+    label) -> examples "Premise: <p> Hypothesis: <h>" labelled entailment / neutral /
+    contradiction. Raises DataError (file:line: field) on an empty sentence, an unknown
+    label, files of different lengths or none at all."""
+    paths = esnli_files(root, split)
+    cols = [list(_lines(p)) for p in paths]
+    if len({len(c) for c in cols}) != 1:
+        sizes = ", ".join(f"{p.name} {len(c)}" for p, c in zip(paths, cols, strict=True))
+        raise DataError(f"{paths[0].parent}: line-aligned files differ in length: {sizes} lines")
+    out = []
+    for (lineno, p), (_, h), (_, label) in zip(*cols, strict=True):
+        for path, field, value in ((paths[0], "premise", p), (paths[1], "hypothesis", h)):
+            if not value.strip():
+                raise DataError(f"{path}:{lineno}: field '{field}' is empty")
+        if label.strip() not in ESNLI_LABELS:
+            raise DataError(f"{paths[2]}:{lineno}: field 'label': expected one of "
+                            f"{', '.join(ESNLI_LABELS)}, got {label[:30]!r}")
+        text = f"Premise: {text_key(p)} Hypothesis: {text_key(h)}"
+        out.append(TaskExample(text_id(text), text, label.strip(), f"{paths[2]}:{lineno}"))
+    if not out:
+        raise DataError(f"{paths[2]}: no examples")
     return out
 
 
@@ -175,19 +232,31 @@ def load_classification(path: Path, fields: dict[str, str] | None = None) -> lis
 
 
 def dataset_root(task: str, dataset: str | None) -> Path:
-    """The folder (or file) of a task's data: `dataset`, else $ELAD_SHARED_DATA/<task> or
-    <project>/../shared/data/<task>. Raises DataError when no dataset is given for a
-    generic task."""
+    """The folder (or file) of a task's data: `dataset`, else the copy shipped in the
+    package (elad_core/data/<task>: esnli, wnut17). Raises DataError when no dataset is
+    given for sst2 (not redistributable) or a generic task."""
     if dataset:
         return Path(dataset)
-    if task not in SPLIT_FILES:
+    if task == "sst2":
+        raise DataError(SST2_MISSING)
+    if task not in SHIPPED:
         raise DataError(f"option 'data.dataset': task {task!r} needs a file or folder")
-    return Path(os.environ.get("ELAD_SHARED_DATA", SHARED_DATA)) / task
+    return SHIPPED[task]
+
+
+def split_files(task: str, dataset: str | None, split: str) -> list[Path]:
+    """Every file one split reads (e-SNLI: its s1, s2, labels files; else split_path)."""
+    if task == "esnli":
+        return esnli_files(dataset_root(task, dataset), split)
+    return [split_path(task, dataset, split)]
 
 
 def split_path(task: str, dataset: str | None, split: str) -> Path:
-    """The file of one split: a file path given as the split, a named task's file, or
-    <folder>/<split>.<ext> (jsonl / csv for classification, conll / txt for ner)."""
+    """The file of one split: a file path given as the split, a named task's file (e-SNLI:
+    its labels file), or <folder>/<split>.<ext> (jsonl / csv for classification, conll /
+    txt for ner)."""
+    if task == "esnli":
+        return split_files(task, dataset, split)[-1]
     if Path(split).suffix and Path(split).is_file():
         return Path(split)
     root = dataset_root(task, dataset)
@@ -206,6 +275,8 @@ def load_task_split(task: str, dataset: str | None, split: str,
                     fields: dict[str, str] | None = None,
                     labels: list[str] | None = None) -> list[TaskExample]:
     """Examples of one split of any supported task. Raises DataError on bad input."""
+    if task == "esnli":
+        return load_esnli(dataset_root(task, dataset), split)
     path = split_path(task, dataset, split)
     if task == "sst2":
         return load_sst2(path, labels or SST2_LABELS)
@@ -311,7 +382,7 @@ def prepare_task(task: str, dataset: str | None, train_split: str, test_split: s
     kind = "ner" if task in ("wnut17", "ner") else "classification"
     train = load_task_split(task, dataset, train_split, fields, labels)
     test = load_task_split(task, dataset, test_split, fields, labels)
-    names = label_set(kind, train, labels or (SST2_LABELS if task == "sst2" else None))
+    names = label_set(kind, train, labels or DEFAULT_LABELS.get(task))
     for e in test:
         if not set(e.tags if kind == "ner" else [e.label]) <= set(names):
             raise DataError(f"{e.source}: field 'label': {e.label[:60]!r} holds a label the "

@@ -11,14 +11,15 @@ from pathlib import Path
 
 from elad_core.errors import ConfigError, DataError
 from elad_core.evokd.config import EvoKDConfig
-from elad_core.evokd.data import prepare_task, split_path
+from elad_core.evokd.data import prepare_task, split_files, split_path
 from elad_core.files import hash_file
 from elad_core.preflight import check_teacher
 
 
 def evokd_preflight(config: EvoKDConfig) -> dict[str, str]:
     """Check a run can start; returns the content hashes of the split files (the data
-    task's cache key). Raises DataError or ConfigError with a one-line message."""
+    task's cache key; e-SNLI: its s1, s2, labels files' hashes joined by "+"). Raises
+    DataError or ConfigError with a one-line message."""
     check_teacher(config)  # duck-typed: .teacher, .max_cost_usd, .max_round_cost_usd
     dc = config.data
     init = config.student.init_weights
@@ -29,5 +30,5 @@ def evokd_preflight(config: EvoKDConfig) -> dict[str, str]:
     if not prepared.reserve and config.evokd.method != "kshot":
         raise DataError(f"{split_path(dc.task, dc.dataset, dc.train_split)}: no text is left for "
                         "the reserve pool after the k-shot seeds")
-    return {split: hash_file(split_path(dc.task, dc.dataset, name))
+    return {split: "+".join(hash_file(f) for f in split_files(dc.task, dc.dataset, name))
             for split, name in (("train", dc.train_split), ("test", dc.test_split))}

@@ -28,6 +28,7 @@ import torch
 from elad_core.errors import ConfigError, DataError, EladError
 from elad_core.evokd.config import EvoKDTrainConfig
 from elad_core.student.model import atomic_dir, is_adapter_dir
+from elad_core.student.precision import precision_name, use_bf16
 from elad_core.student.training import epoch_batches
 
 log = logging.getLogger(__name__)
@@ -56,12 +57,13 @@ def resolve_model(model: str | None) -> str:
 @dataclass
 class TrainResult:
     """losses: cross-entropy (nats) per optimizer step; n_examples: training pairs;
-    wall_s: seconds; mode: "lora" | "full"."""
+    wall_s: seconds; mode: "lora" | "full"; precision: "bf16" (autocast) or "fp32"."""
 
     losses: list[float]
     n_examples: int
     wall_s: float
     mode: str
+    precision: str = "fp32"
 
 
 def _threads(n: int | None) -> None:
@@ -200,12 +202,12 @@ def _collator(tok: Any, kind: str):
 def train_student(base: str, kind: str, labels: list[str], init: Path | None,
                   examples: list[tuple[str, str]], cfg: EvoKDTrainConfig, mode: str, steps: int,
                   out_dir: Path, seed: int, device: str = "cpu", max_length: int = 64,
-                  bf16: bool = True, num_threads: int | None = None) -> TrainResult:
+                  bf16: bool | str = "auto", num_threads: int | None = None) -> TrainResult:
     """Train `steps` optimizer steps on (text, label) pairs, starting from `init` (None: the
     base with a new head / adapter; else the folder of an earlier round), and save to
     `out_dir` atomically: a peft adapter folder (mode "lora") or a full model folder, plus
     the tokenizer and evokd_student.json. AdamW, linear warm-up then constant lr, bf16
-    autocast, gradient clipping. Deterministic for the same inputs and seed on one device.
+    autocast where `bf16` ("auto" | True | False, elad_core/student/precision.py) says, gradient clipping. Deterministic for the same inputs and seed on one device.
 
     Raises ConfigError on an unknown mode, DataError when there is no example.
     """
@@ -224,9 +226,10 @@ def train_student(base: str, kind: str, labels: list[str], init: Path | None,
         label2id = {x: i for i, x in enumerate(labels)}
         feats, _ = encode(tok, kind, [t for t, _ in examples], [y for _, y in examples], label2id,
                        max_length)
-        losses = _loop(model, feats, _collator(tok, kind), cfg, mode, steps, seed, device, bf16)
+        half = use_bf16(bf16, device)
+        losses = _loop(model, feats, _collator(tok, kind), cfg, mode, steps, seed, device, half)
     model.eval()
-    result = TrainResult(losses, len(feats), time.perf_counter() - t0, mode)
+    result = TrainResult(losses, len(feats), time.perf_counter() - t0, mode, precision_name(half))
     with atomic_dir(Path(out_dir)) as tmp:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
@@ -274,7 +277,7 @@ def _loop(model: Any, feats: list[dict], collate: Any, cfg: EvoKDTrainConfig, mo
 @torch.no_grad()
 def predict(base: str, kind: str, labels: list[str], weights: Path | None, texts: list[str],
             max_length: int = 64, batch_size: int = 64, device: str = "cpu",
-            bf16: bool = True, num_threads: int | None = None) -> list[str]:
+            bf16: bool | str = "auto", num_threads: int | None = None) -> list[str]:
     """The student's label for each text (NER: space-joined tags, one per token).
 
     weights: the folder a round trained (None: the untrained base + head). Texts are
@@ -293,7 +296,7 @@ def predict(base: str, kind: str, labels: list[str], weights: Path | None, texts
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         batch = {k: v.to(device) for k, v in collate([feats[i] for i in idx]).items()}
-        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_bf16(bf16, device)):
             logits = model(**batch).logits
         best = logits.float().argmax(-1).cpu()
         for row, i in enumerate(idx):

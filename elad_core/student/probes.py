@@ -108,7 +108,7 @@ def prefix_probe_texts(
                                 model.device)
             pos = (mask.cumsum(-1) - 1).clamp(min=0)
             cache = model(input_ids=x, attention_mask=mask, position_ids=pos, use_cache=True,
-                          logits_to_keep=1).past_key_values
+                          logits_to_keep=1).cache
             kv = [(k, v) for k, v, *_ in cache] if isinstance(cache, DynamicCache) else []
             if not kv or any(k.shape[-2] != x.shape[1] for k, _ in kv):
                 return None
@@ -160,7 +160,7 @@ def _greedy_on_cache(
     done = torch.zeros(len(rows), dtype=torch.bool, device=dev)
     for _ in range(max_new_tokens):
         logits = model(input_ids=inp, attention_mask=mask, position_ids=pos,
-                       past_key_values=cache, use_cache=True, logits_to_keep=1).logits
+                       cache=cache, use_cache=True, logits_to_keep=1).logits
         nxt = torch.where(done, eos[0], logits[:, -1].argmax(-1))
         out = torch.cat([out, nxt[:, None]], dim=1)
         done |= torch.isin(nxt, eos) | stop(out, None)

@@ -103,7 +103,7 @@ def _decode_rows(
     """
     input_ids, mask = _left_pad(rows, tok.pad_token_id, model.device)
     if getattr(model, "_supports_default_dynamic_cache", lambda: True)():
-        extra = {"past_key_values": StaticCache(
+        extra = {"cache": StaticCache(
             config=model.config, max_cache_len=input_ids.shape[1] + gen_kwargs["max_new_tokens"])}
     else:  # models that manage their own state (e.g. Mamba): generate()'s default
         extra = {}

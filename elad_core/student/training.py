@@ -2,7 +2,8 @@
 
 A short, explicit loop (STYLE §12): loss on the target tokens only (prompt and padding are
 -100), right padding to a multiple of 16 and `torch.set_flush_denormal(True)` (DESIGN.md §5:
-without them a CPU step slowed from 0.45 s to over 3 s), bf16 autocast, AdamW with linear
+without them a CPU step slowed from 0.45 s to over 3 s), bf16 autocast where the device
+computes it natively (`train.bf16: auto`, elad_core/student/precision.py), AdamW with linear
 warm-up then cosine decay to `min_lr_ratio × lr`, gradient clipping.
 The loop runs through `accelerate.Accelerator`: one process on the CPU or one GPU, or data
 parallel over several GPUs (or CPU processes) under `accelerate launch`, where each process
@@ -30,6 +31,7 @@ from tqdm.auto import tqdm
 
 from elad_core.config import TrainConfig
 from elad_core.errors import ConfigError, DataError, EladError
+from elad_core.student.precision import precision_name, use_bf16
 from elad_core.student.model import (
     atomic_dir,
     is_adapter_dir,
@@ -55,6 +57,7 @@ class TrainResult:
     n_tokens: int
     wall_s: float
     num_processes: int = 1
+    precision: str = "fp32"  # "bf16" (autocast) or "fp32": train.bf16 resolved for the device
 
 
 def encode_examples(
@@ -181,10 +184,11 @@ def train_student(
         if min(cfg.batch_size, len(data)) < acc.num_processes:
             raise ConfigError(f"option 'train.batch_size': a batch of {min(cfg.batch_size, len(data))} "
                               f"cannot be split over {acc.num_processes} processes")
-        losses, n_tokens, model = _train_loop(acc, model, tok, data, cfg, mode, seed, progress)
+        bf16 = use_bf16(cfg.bf16, str(acc.device))
+        losses, n_tokens, model = _train_loop(acc, model, tok, data, cfg, mode, seed, progress, bf16)
     model.eval()
     wall_s = time.perf_counter() - t0
-    result = TrainResult(losses, len(data), n_tokens, wall_s, acc.num_processes)
+    result = TrainResult(losses, len(data), n_tokens, wall_s, acc.num_processes, precision_name(bf16))
     if acc.is_main_process:
         with atomic_dir(Path(out_dir)) as tmp:
             model.save_pretrained(tmp)
@@ -200,7 +204,7 @@ def train_student(
 
 
 def _train_loop(acc: Any, model: Any, tok: Any, data: list, cfg: TrainConfig, mode: str,
-                seed: int, progress: bool) -> tuple[list[float], int, Any]:
+                seed: int, progress: bool, bf16: bool) -> tuple[list[float], int, Any]:
     """(loss per step, target tokens, the trained model unwrapped from accelerate's wrapper)."""
     params = [p for p in model.parameters() if p.requires_grad]
     lr = cfg.lr if mode == "full" else cfg.lora_lr
@@ -217,7 +221,7 @@ def _train_loop(acc: Any, model: Any, tok: Any, data: list, cfg: TrainConfig, mo
     for idx in epoch_batches(len(data), cfg.batch_size, cfg.steps, seed):
         batch = collate([data[i] for i in idx[rank::world]], tok.pad_token_id)  # this process's share
         batch = {k: v.to(acc.device) for k, v in batch.items()}
-        with torch.autocast(acc.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+        with torch.autocast(acc.device.type, dtype=torch.bfloat16, enabled=bf16):
             loss = model(**batch).loss
         acc.backward(loss)
         acc.clip_grad_norm_(params, cfg.grad_clip)
@@ -287,7 +291,7 @@ def launch_training(
         raise EladError(f"training in {processes} processes failed (exit {proc.returncode}):\n{tail}")
     record = json.loads((Path(out_dir) / TRAIN_LOG).read_text(encoding="utf-8"))
     return TrainResult(record["losses"], record["n_examples"], record["n_tokens"],
-                       record["wall_s"], record["num_processes"])
+                       record["wall_s"], record["num_processes"], record.get("precision", "fp32"))
 
 
 def main(argv: list[str] | None = None) -> None:
