@@ -1,6 +1,6 @@
 """Selection efficiency: student accuracy against teacher tokens, per selector × annotator.
 
-Issue 3 / DESIGN.md §4-§5. On the seeded arithmetic word-problem task (a measuring instrument,
+Issue 3 / docs/design.md §4-§5. On the seeded arithmetic word-problem task (a measuring instrument,
 `elad_core/arithmetic_task.py`; a tiny student trained from scratch cannot learn GSM8K on CPU),
 every method starts from the SAME warm-started student — trained once, from scratch, on a random
 seed set annotated by the teacher with CoT, cached under the output folder and shared by all
@@ -15,7 +15,7 @@ methods and seeds — then runs the same round schedule:
 
 The round budget is in teacher TOKENS, not questions: annotators that cost more per question
 (CLEAR's multi-turn dialogue) get fewer questions, so methods are compared at equal teacher
-tokens. The teacher is the ORACLE (a test double answering from gold, DESIGN §2.4), reached
+tokens. The teacher is the ORACLE (a test double answering from gold, docs/design.md §2.4), reached
 through litellm exactly like a real one; its token counts are litellm's offline tokenizer's.
 
 The code path is the one the flow's tasks call (elad_core: sample_explanations, probe_answers,
@@ -76,7 +76,7 @@ MINIMUM_GRID = [(s, a) for s in ("egss", "disagreement", "random") for a in ("co
     ("egss", "clear_single")]
 FULL_GRID = [(s, a) for s in SELECTORS for a in ("cot", "clear")] + [("egss", "clear_single")]
 
-# DESIGN §5: d 256, 4 layers, 4 heads (~3.3 M parameters), AdamW 2e-3, warm-up 50, cosine to 0.1×,
+# docs/design.md §5: d 256, 4 layers, 4 heads (~3.3 M parameters), AdamW 2e-3, warm-up 50, cosine to 0.1×,
 # batch 32, bf16 autocast. Nothing here was tuned on the benchmark's results.
 STUDENT = EmbeddedStudentConfig(vocab_size=640, hidden_size=256, num_layers=4, num_heads=4,
                                 intermediate_size=688, max_position_embeddings=512)
@@ -356,7 +356,7 @@ def _mean_std(xs: list[float]) -> tuple[float, float]:
 
 
 def summarise(results: dict, a: argparse.Namespace) -> str:
-    """Markdown: final accuracy (mean ± std over seeds) and tokens, DESIGN §4's shape."""
+    """Markdown: final accuracy (mean ± std over seeds) and tokens, docs/design.md §4's shape."""
     def cell(sel: str, ann: str) -> str:
         runs = results["methods"].get(f"{sel}:{ann}")
         if not runs:

@@ -1,4 +1,4 @@
-"""Teacher annotators (DESIGN.md §2.3): `cot` (solve from scratch), `clear` (ELAD's CLEAR) and
+"""Teacher annotators (docs/design.md §2.3): `cot` (solve from scratch), `clear` (ELAD's CLEAR) and
 `clear_single` (our one-call variant of CLEAR).
 
 CLEAR (Zhang et al., ELAD, Findings of ACL 2024, §3.2) revises one student explanation in a
@@ -8,10 +8,10 @@ steps and the final answer; if every step is accepted the teacher is asked once 
 `clear_single` sends all student steps numbered in one call and reads back, as JSON, the first
 wrong step and the rewritten rest; its record is the same as CLEAR's.
 
-Replies are parsed leniently and never raise (STYLE §6): an unreadable reply gives an Annotation
+Replies are parsed leniently and never raise: an unreadable reply gives an Annotation
 with status "unparsable" and its raw text. PermanentTeacherError -> status "failed" with the
 reason in `error`; TeacherAuthError (a rejected key) and TransientTeacherError propagate to
-the caller, which stops or retries the batch (DESIGN §3). A retried dialogue replays its
+the caller, which stops or retries the batch (docs/design.md §3). A retried dialogue replays its
 earlier turns from the client's reply journal, so no turn is paid twice.
 """
 
@@ -102,7 +102,7 @@ def _solution(text: str, family: str) -> tuple[list[str], str | None]:
 
 async def annotate_cot(client: TeacherClient, req: AnnotationRequest,
                        family: str = "number") -> Annotation:
-    """CoT annotation: one call, the teacher solves the question from scratch (DESIGN §2.3).
+    """CoT annotation: one call, the teacher solves the question from scratch (docs/design.md §2.3).
 
     Returns status ok (target = steps + `#### answer`), unparsable (no readable answer) or
     failed (PermanentTeacherError). Raises TransientTeacherError.
@@ -123,7 +123,7 @@ async def annotate_cot(client: TeacherClient, req: AnnotationRequest,
 
 async def annotate_clear(client: TeacherClient, req: AnnotationRequest, family: str = "number",
                          max_turns: int = 16) -> Annotation:
-    """CLEAR revision of `req.explanation` (DESIGN §2.3); at most max(max_turns, 2) calls.
+    """CLEAR revision of `req.explanation` (docs/design.md §2.3); at most max(max_turns, 2) calls.
 
     When the turns run out before the student's steps do, the teacher is asked for the final
     answer (CLEAR_FINAL) with the steps accepted so far. No explanation or no steps: one CoT
@@ -179,7 +179,7 @@ def _finish(dialogue: _Dialogue, req: AnnotationRequest, revised: list[str], tex
 def parse_clear_single(text: str, n_steps: int, family: str) -> tuple[int, list[str], str] | None:
     """clear_single reply -> (accepted student steps, rewritten steps, normalised answer) or None.
 
-    Lenient (DESIGN §2.3): the first `{...}` object in the text (code fences allowed) with
+    Lenient (docs/design.md §2.3): the first `{...}` object in the text (code fences allowed) with
     `first_wrong_step` (1-based int, or null = all n_steps right), `steps` (list of strings or
     one newline-separated string) and `answer`. None when any of it is unreadable or the index
     is outside 1..n_steps.
@@ -212,7 +212,7 @@ def parse_clear_single(text: str, n_steps: int, family: str) -> tuple[int, list[
 
 async def annotate_clear_single(client: TeacherClient, req: AnnotationRequest,
                                 family: str = "number") -> Annotation:
-    """clear_single revision of `req.explanation` in one call (DESIGN §2.3).
+    """clear_single revision of `req.explanation` in one call (docs/design.md §2.3).
 
     Target = the student's steps before the first wrong one + the teacher's rewritten steps +
     `#### answer`; accepted_steps = how many student steps were kept. No explanation or no

@@ -1,4 +1,4 @@
-"""GSM8K arithmetic checks used by the oracle teacher's judgments (DESIGN.md §2.4).
+"""GSM8K arithmetic checks used by the oracle teacher's judgments (docs/design.md §2.4).
 
 A step is checked by evaluating every `a op b = c` in it: GSM8K's `<<expr=value>>`
 annotations and plain-text equations (unit words, `x`, `×`, `÷`, thousands commas allowed).

@@ -1,4 +1,4 @@
-"""A seeded generator of GSM8K-format arithmetic word problems (DESIGN.md §5).
+"""A seeded generator of GSM8K-format arithmetic word problems (docs/design.md §5).
 
 A measuring instrument for the CPU benchmark, not a dataset of record: a tiny student
 trained from scratch cannot learn GSM8K on two CPU cores, but it does learn these in

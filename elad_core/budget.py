@@ -1,6 +1,6 @@
 """Teacher budgets: estimate a round's teacher tokens and dollars, refuse what would overspend.
 
-DESIGN.md §2 ("stopping: ... a teacher-token / dollar budget"). Pure: no I/O, no Prefect;
+docs/design.md §2 ("stopping: ... a teacher-token / dollar budget"). Pure: no I/O, no Prefect;
 token counting and prices come in as callables (the teacher client's).
 
 Estimates, per annotation of one annotator:
@@ -200,7 +200,7 @@ def plan_rounds(config, estimator: Estimator, pool_size: int,
                 history: list[dict]) -> list[tuple[RoundEstimate, str | None]]:
     """The rounds still to run after `history`, each with its estimate and the budget's
     refusal (None = it fits), spending each estimate in turn; ends at the first refusal,
-    where the run would stop (DESIGN §2 stopping rule)."""
+    where the run would stop (docs/design.md §2 stopping rule)."""
     budget = Budget.from_config(config)
     spent = Usage(sum(r["teacher_tokens"] for r in history), sum(r["cost_usd"] for r in history))
     sel, teacher = config.selection, config.teacher

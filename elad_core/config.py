@@ -1,9 +1,9 @@
-"""Typed run configuration (STYLE §4): one `RunConfig` is the flow parameter.
+"""Typed run configuration: one `RunConfig` is the flow parameter.
 
 Groups DataConfig, StudentConfig, SelectionConfig, TeacherConfig, TrainConfig, EvalConfig,
 RunnerConfig.
 Unknown keys are rejected. The same config loads from YAML, the CLI and a deployment.
-Defaults are the embedded demo of DESIGN.md §2 (GSM8K subset, tiny student, oracle teacher).
+Defaults are the embedded demo of docs/design.md §2 (GSM8K subset, tiny student, oracle teacher).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class EmbeddedStudentConfig(_Strict):
 class StudentConfig(_Strict):
     model: str = "embedded"  # "embedded", a hub id or a local path of a causal LM
     embedded: EmbeddedStudentConfig = EmbeddedStudentConfig()
-    k_samples: int = Field(4, ge=1)  # K explanations per question (DESIGN §2.2)
+    k_samples: int = Field(4, ge=1)  # K explanations per question (docs/design.md §2.2)
     temperature: float = Field(0.7, gt=0)  # τ for sampling
     max_new_tokens: int = Field(160, ge=8)  # per explanation
     generate_batch_size: int = Field(64, ge=1)  # sequences per generate() call
@@ -93,7 +93,7 @@ class SelectionConfig(_Strict):
 
 
 class OracleFaultConfig(_Strict):
-    """Faults the oracle teacher injects, seeded (DESIGN §2.4); all off by default."""
+    """Faults the oracle teacher injects, seeded (docs/design.md §2.4); all off by default."""
 
     latency_s: float = Field(0.0, ge=0)  # added to every request
     error_rate: float = Field(0.0, ge=0, le=1)  # share answered with HTTP 500
@@ -124,7 +124,7 @@ class TeacherConfig(_Strict):
     api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     api_key_secret: str | None = None
     seed_annotator: Literal["cot", "clear", "clear_single"] = "cot"
-    annotator: Literal["cot", "clear", "clear_single"] = "clear"  # DESIGN §2.3
+    annotator: Literal["cot", "clear", "clear_single"] = "clear"  # docs/design.md §2.3
     max_concurrency: int = Field(8, ge=1)  # concurrent requests inside one batch
     # worker processes a batch's requests are spread over, each with its own event loop
     # (litellm's ~3 ms CPU per call caps one loop near 300 calls/s); 1 = in the task's process
@@ -174,7 +174,7 @@ class TrainConfig(_Strict):
     lora_alpha: int = Field(32, ge=1)
     lora_dropout: float = Field(0.0, ge=0, lt=1)
     lora_target_modules: str | list[str] = "all-linear"
-    # None = auto: LoRA retrains the adapter from the base each round (DESIGN §2 default);
+    # None = auto: LoRA retrains the adapter from the base each round (docs/design.md §2 default);
     # full fine-tuning of the from-scratch student continues from the last round's weights.
     continue_from_last: bool | None = None
 

@@ -1,4 +1,4 @@
-"""GSM8K-format data loading on top of `datasets` (DESIGN.md §2.1).
+"""GSM8K-format data loading on top of `datasets` (docs/design.md §2.1).
 
 A source is the embedded GSM8K copy (`gsm8k`, MIT, shipped in elad_core/data/gsm8k), a
 folder holding `<split>.jsonl`, a `.jsonl` file given as the split, or a hub dataset id.
@@ -47,7 +47,7 @@ def resolve_split(dataset: str, split: str) -> Path | None:
 def source_fingerprint(dataset: str, splits: list[str]) -> dict[str, str]:
     """What decides a load's content: sha256 of each local split file, or the hub id.
 
-    Used as a cache key by the data task (DESIGN §3: cache on content, not on names).
+    Used as a cache key by the data task (docs/design.md §3: cache on content, not on names).
     """
     from elad_core.files import hash_file
 

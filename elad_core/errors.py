@@ -1,4 +1,4 @@
-"""The project's exception hierarchy (STYLE.md §11): messages say what went wrong and what to do."""
+"""The project's exception hierarchy: messages say what went wrong and what to do."""
 
 
 class EladError(Exception):

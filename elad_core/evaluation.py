@@ -1,4 +1,4 @@
-"""Held-out evaluation of the student: greedy decoding, exact answer match (DESIGN.md §2 step 7).
+"""Held-out evaluation of the student: greedy decoding, exact answer match (docs/design.md §2 step 7).
 
 An answer is read from the closing `#### <answer>` line and normalised per answer family
 (parsing.normalize_answer) before it is compared with the normalised gold answer.

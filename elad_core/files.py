@@ -1,4 +1,4 @@
-"""Files: atomic writes, parquet round-trips and content hashes (DESIGN.md §3, STYLE §8).
+"""Files: atomic writes, parquet round-trips and content hashes (docs/design.md §3).
 
 Every write goes to a temporary file in the same folder and is renamed into place, so a
 killed process never leaves a partial file that a later run would take as finished.

@@ -1,4 +1,4 @@
-"""Loaders for the paper's other datasets and a generic JSONL/CSV format (DESIGN.md §4).
+"""Loaders for the paper's other datasets and a generic JSONL/CSV format (docs/design.md §4).
 
 Each turns its source files into `Example` records with the answer family the dataset
 needs: AQuA and CommonsenseQA (option letters A-E), e-SNLI and ANLI (entailment /
@@ -201,7 +201,7 @@ def _root(fmt: str, dataset: str) -> Path:
 
 
 def fingerprint(fmt: str, dataset: str, splits: list[str]) -> dict[str, str]:
-    """Content hash of what a load reads (cache key of the data task, DESIGN §3)."""
+    """Content hash of what a load reads (cache key of the data task, docs/design.md §3)."""
     from elad_core.files import hash_dir, hash_file
 
     if fmt == "gsm8k":

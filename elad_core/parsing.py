@@ -1,6 +1,6 @@
-"""Parsing student and teacher text. Never raises: a miss is recorded as a status (STYLE §6).
+"""Parsing student and teacher text. Never raises: a miss is recorded as a status.
 
-DESIGN.md §2.1: steps are the non-empty lines of an explanation; the final answer is read
+docs/design.md §2.1: steps are the non-empty lines of an explanation; the final answer is read
 from a closing `#### <answer>` line and normalised per answer family.
 """
 
@@ -63,7 +63,7 @@ def normalize_number(raw: str) -> str | None:
 
 
 def normalize_answer(raw: str, family: str = "number") -> str | None:
-    """Normalise an answer string for its family (DESIGN §2.1); None when unreadable."""
+    """Normalise an answer string for its family (docs/design.md §2.1); None when unreadable."""
     text = raw.strip().strip(".").strip()
     if family == "number":
         return normalize_number(text)

@@ -1,4 +1,4 @@
-"""Pre-flight: check that a run can start before anything is written (DESIGN.md §3).
+"""Pre-flight: check that a run can start before anything is written (docs/design.md §3).
 
 A bad input file, an invalid option or a missing API key must end with one clear line and
 leave the run directory untouched, so everything a run reads is checked first: every row

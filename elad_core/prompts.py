@@ -1,7 +1,7 @@
 """Every prompt the project sends, in one place, with a version that is part of cache keys.
 
 Student format (the student is trained on it): `Question: <q>\nAnswer:\n<steps>\n#### <a>`.
-Teacher prompts: CoT from scratch, the CLEAR revision dialogue (ELAD, DESIGN.md §2.3) and
+Teacher prompts: CoT from scratch, the CLEAR revision dialogue (ELAD, docs/design.md §2.3) and
 `clear_single`, our one-call variant (all student steps numbered, JSON reply).
 Changing any text here must bump PROMPT_VERSION so cached teacher results are not reused.
 """
@@ -28,7 +28,7 @@ def student_target(steps: str, answer: str) -> str:
 
 
 def probe_prompt(question: str, steps: list[str]) -> str:
-    """EGSS probe (DESIGN §2.2): question + the first i steps + the answer cue `#### `."""
+    """EGSS probe (docs/design.md §2.2): question + the first i steps + the answer cue `#### `."""
     body = "".join(f"{s}\n" for s in steps)
     return f"{student_prompt(question)}{body}{ANSWER_CUE}"
 
@@ -59,7 +59,7 @@ CLEAR_NEXT = "Can we continue with this step: {step}\n" + CLEAR_INSTRUCTIONS
 
 # Label tasks (option / label / yes-no): the student's own final answer goes with turn 1 of
 # `clear` and with `clear_single`, so the teacher can judge the reasoning that leads to it
-# (DESIGN §2.4 judges label-task steps by that answer). Number tasks do not send it.
+# (docs/design.md §2.4 judges label-task steps by that answer). Number tasks do not send it.
 STUDENT_ANSWER = "\nThe student's final answer is: {answer}"
 
 CLEAR_FINAL = (
@@ -81,7 +81,7 @@ _QUESTION_RES = (
 
 
 def cot_messages(question: str) -> list[dict[str, str]]:
-    """Chat messages of a CoT annotation (DESIGN §2.3 `cot`)."""
+    """Chat messages of a CoT annotation (docs/design.md §2.3 `cot`)."""
     return [
         {"role": "system", "content": TEACHER_SYSTEM},
         {"role": "user", "content": COT_USER.format(question=question.strip())},
@@ -93,14 +93,14 @@ def _student_answer(answer: str | None) -> str:
 
 
 def clear_first_message(question: str, step: str, student_answer: str | None = None) -> dict[str, str]:
-    """Turn 1 of the CLEAR dialogue (ELAD §3.2, DESIGN §2.3); student_answer: label tasks only."""
+    """Turn 1 of the CLEAR dialogue (ELAD §3.2, docs/design.md §2.3); student_answer: label tasks only."""
     text = CLEAR_FIRST.format(question=question.strip(), step=step) + _student_answer(student_answer)
     return {"role": "user", "content": text}
 
 
 def clear_single_messages(question: str, steps: list[str],
                           student_answer: str | None = None) -> list[dict[str, str]]:
-    """The one call of `clear_single` (DESIGN §2.3): the student's steps numbered from 1."""
+    """The one call of `clear_single` (docs/design.md §2.3): the student's steps numbered from 1."""
     numbered = "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1))
     text = CLEAR_SINGLE.format(question=question.strip(), steps=numbered,
                                answer=_student_answer(student_answer))

@@ -1,7 +1,7 @@
 """Plain records passed between steps and written to parquet (one row per record).
 
 All records are flat dataclasses of str / int / float / None so they round-trip through
-pyarrow unchanged. Source: DESIGN.md §2 (data flow) and §2.3 (annotation record).
+pyarrow unchanged. Source: docs/design.md §2 (data flow) and §2.3 (annotation record).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class Example:
 
 @dataclass(frozen=True)
 class Sample:
-    """One student explanation for one question (DESIGN §2 step 1).
+    """One student explanation for one question (docs/design.md §2 step 1).
 
     answer_logprob: mean natural-log probability of the answer tokens after `#### `
     (None when no answer was produced). n_new_tokens: generated tokens, eos included.
@@ -48,7 +48,7 @@ class Sample:
 
 @dataclass(frozen=True)
 class Probe:
-    """Greedy answer probe after the first `prefix_steps` steps of a sample (DESIGN §2.2, EGSS)."""
+    """Greedy answer probe after the first `prefix_steps` steps of a sample (docs/design.md §2.2, EGSS)."""
 
     question_id: str
     sample_index: int
@@ -58,7 +58,7 @@ class Probe:
 
 @dataclass(frozen=True)
 class Annotation:
-    """What the teacher returned for one selected question (DESIGN §2.3).
+    """What the teacher returned for one selected question (docs/design.md §2.3).
 
     status: ok | unparsable | failed. target: training target (steps + `#### answer`), ""
     unless status is ok. accepted_steps: CLEAR only, student steps the teacher accepted.

@@ -1,4 +1,4 @@
-"""Pure per-round logic between the expensive steps (DESIGN.md §2 steps 2-5).
+"""Pure per-round logic between the expensive steps (docs/design.md §2 steps 2-5).
 
 Turning samples into probe plans and selector inputs, choosing which sample the teacher
 revises, building teacher requests and training pairs. No I/O, no Prefect.
@@ -37,7 +37,7 @@ def group_samples(samples: list[Sample]) -> dict[str, list[Sample]]:
 def probe_plan(samples: list[Sample], questions: dict[str, str], max_steps: int) -> list[ProbeItem]:
     """Probes for EGSS U_intra: for each sample with m steps, prefixes i = 0..min(m, max_steps).
 
-    Returns sum_k (m_k + 1) items (DESIGN §2.2).
+    Returns sum_k (m_k + 1) items (docs/design.md §2.2).
     """
     items = []
     for s in samples:
@@ -71,7 +71,7 @@ def selector_input(
 
 
 def pick_revision_sample(samples: list[Sample]) -> Sample:
-    """The sample CLEAR revises: the first whose answer is the majority answer (DESIGN §2.3).
+    """The sample CLEAR revises: the first whose answer is the majority answer (docs/design.md §2.3).
 
     Ties between equally common answers go to the answer seen first.
     """
@@ -109,7 +109,7 @@ def training_pairs(
 
 
 def drop_wrong_teacher(annotations: list[Annotation], gold: dict[str, Example]) -> list[Annotation]:
-    """filter_wrong_teacher (DESIGN §2.3): mark ok annotations whose answer ≠ gold as 'filtered'."""
+    """filter_wrong_teacher (docs/design.md §2.3): mark ok annotations whose answer ≠ gold as 'filtered'."""
     out = []
     for a in annotations:
         g = gold.get(a.question_id)

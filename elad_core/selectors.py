@@ -1,6 +1,6 @@
 """Uncertainty selectors: one tiny interface, higher score = more uncertain = picked first.
 
-DESIGN.md §2.2. Every selector scores the K sampled explanations of each question; the
+docs/design.md §2.2. Every selector scores the K sampled explanations of each question; the
 selection step then takes the top-B questions not yet annotated. A new selector is one
 class and one entry in SELECTORS; the contract test in tests/test_selectors.py covers it.
 """
@@ -44,7 +44,7 @@ class Selector(ABC):
 
 
 def answer_distribution(answers: list[Answer]) -> list[float]:
-    """p(y) over the K answers; None counts as its own value (DESIGN §2.2)."""
+    """p(y) over the K answers; None counts as its own value (docs/design.md §2.2)."""
     counts = Counter(answers)
     return [c / len(answers) for c in counts.values()]
 
@@ -93,7 +93,7 @@ class Disagreement(Selector):
 class SelfConfidence(Selector):
     """1 − mean_k exp(mean log-prob of the answer tokens of sample k); in [0, 1].
 
-    A sample without an answer has probability 0 (DESIGN §2.2, the student's own
+    A sample without an answer has probability 0 (docs/design.md §2.2, the student's own
     probability of its answers).
     """
 
@@ -110,7 +110,7 @@ class EGSS(Selector):
     """ELAD explanation-guided sample selection: U_inter + λ·U_intra, each in [0, 1].
 
     U_inter = H(p) / log K (answer entropy across the K explanations); U_intra = mean over
-    samples of the step flip rate of the probed answers. Reconstruction, DESIGN §2.2.
+    samples of the step flip rate of the probed answers. Reconstruction, docs/design.md §2.2.
     """
 
     needs_probes = True
@@ -145,7 +145,7 @@ SELECTORS = {
 
 
 def make_selector(name: str, lam: float = 1.0) -> Selector:
-    """Selector by name (DESIGN §2.2); ValueError listing the choices for an unknown name."""
+    """Selector by name (docs/design.md §2.2); ValueError listing the choices for an unknown name."""
     if name not in SELECTORS:
         raise ValueError(f"unknown selector {name!r}; choose one of {sorted(SELECTORS)}")
     return SELECTORS[name](lam)

@@ -1,4 +1,4 @@
-"""The narrow teacher client (STYLE §5, DESIGN §2.3, §3): one async `chat` call through litellm.
+"""The narrow teacher client (docs/design.md §2.3, §3): one async `chat` call through litellm.
 
 Any provider litellm speaks to works (OpenAI, Anthropic, vLLM, Ollama, ...); the offline oracle
 teacher is reached the same way (`openai/oracle` on a loopback `api_base`). Concurrency is

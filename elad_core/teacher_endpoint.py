@@ -1,6 +1,6 @@
 """Where teacher requests go: the configured API, or a local oracle started for the run.
 
-DESIGN.md §2.4: with `teacher.model == "oracle"` and no `api_base`, the oracle teacher
+docs/design.md §2.4: with `teacher.model == "oracle"` and no `api_base`, the oracle teacher
 server (a test double answering from gold rationales) is started on a free loopback port
 for the duration of the run and stopped at the end. Any other model string is used as is.
 """

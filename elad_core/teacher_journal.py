@@ -1,4 +1,4 @@
-"""The reply journal: every teacher reply paid for, on disk before it is used (DESIGN.md §3).
+"""The reply journal: every teacher reply paid for, on disk before it is used (docs/design.md §3).
 
 A CLEAR dialogue is several calls; when turn 3 fails transiently, or the process is killed in
 the middle of a batch, the retry replays the dialogue from the start. The journal makes that

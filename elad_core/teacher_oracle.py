@@ -1,4 +1,4 @@
-"""The offline oracle teacher's judgments (DESIGN.md §2.4): a TEST DOUBLE for a real LLM.
+"""The offline oracle teacher's judgments (docs/design.md §2.4): a TEST DOUBLE for a real LLM.
 
 It answers CoT, CLEAR turns and clear_single calls from a dataset's gold rationales and
 never makes up an answer (an unknown question raises UnknownQuestion -> HTTP 400). The HTTP server that
@@ -49,7 +49,7 @@ def user_texts(messages: list[dict]) -> list[str]:
 
 
 class OracleJudge:
-    """Answers CoT, CLEAR and clear_single from gold solutions (DESIGN §2.3, §2.4).
+    """Answers CoT, CLEAR and clear_single from gold solutions (docs/design.md §2.3, §2.4).
 
     examples: Example records with gold `rationale` (steps, no `####` line) and normalised
     `answer`; those without an answer are not indexed. Step judging is per answer family:
@@ -128,7 +128,7 @@ class OracleJudge:
     def _judge_number(
         self, example: Example, gold: list[str], step: str, claimed: set[int]
     ) -> tuple[bool, int | None]:
-        """GSM8K arithmetic rule (DESIGN §2.4).
+        """GSM8K arithmetic rule (docs/design.md §2.4).
 
         A step equal to an unclaimed gold line is correct. Otherwise every calculation in it must
         be true and its result (last calculation) must be a gold intermediate result or a number

@@ -1,4 +1,4 @@
-"""Seeded fault injection for the oracle teacher server (DESIGN.md §2.4; a TEST DOUBLE).
+"""Seeded fault injection for the oracle teacher server (docs/design.md §2.4; a TEST DOUBLE).
 
 Each request gets at most one fault, decided from (seed, sha256 of its messages, how many
 times those exact messages were asked before) — so the fault a request meets does not depend

@@ -1,6 +1,6 @@
 """The oracle teacher's HTTP server: OpenAI-compatible `/v1/chat/completions` on loopback.
 
-A TEST DOUBLE for a real LLM API (DESIGN.md §2.4), served with FastAPI + uvicorn and reached
+A TEST DOUBLE for a real LLM API (docs/design.md §2.4), served with FastAPI + uvicorn and reached
 through litellm exactly as a real provider is. Usage is counted with litellm's offline
 tokenizer; faults (latency, 500, 429 + `Retry-After`, timeouts, dropped connections,
 malformed bodies, unparsable replies) are injected seeded (`teacher_oracle_faults`); an

@@ -1,4 +1,4 @@
-"""The active-distillation loop (DESIGN.md §2): prepare data and the student, then rounds.
+"""The active-distillation loop (docs/design.md §2): prepare data and the student, then rounds.
 
 Stops at `rounds`, when the pool is exhausted, or at a round boundary when the next round's
 estimated teacher tokens or dollars would exceed a budget (run or round), whichever comes

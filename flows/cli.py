@@ -277,7 +277,7 @@ def arithmetic_task(
     test: int = typer.Option(300, help="Questions of the 'test' split."),
     seed: int = typer.Option(0, help="Generator seed."),
 ) -> None:
-    """Write the seeded arithmetic word-problem task (GSM8K format, DESIGN §5).
+    """Write the seeded arithmetic word-problem task (GSM8K format, docs/design.md §5).
 
     A CPU-learnable measuring instrument; run on it with `elad run --dataset OUT`.
     """

@@ -1,4 +1,4 @@
-"""Deployments on a Prefect server (DESIGN.md §3): what `elad deploy` and `elad serve` do.
+"""Deployments on a Prefect server (docs/design.md §3): what `elad deploy` and `elad serve` do.
 
 `elad deploy` readies the server that PREFECT_API_URL names for deployments/prefect.yaml: it
 creates the process work pools its deployments use and the global concurrency limits their

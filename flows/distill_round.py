@@ -1,4 +1,4 @@
-"""One ELAD round as a Prefect flow of cached tasks; reads as DESIGN.md §2 steps 1-8.
+"""One ELAD round as a Prefect flow of cached tasks; reads as docs/design.md §2 steps 1-8.
 
 Round 0 is the seed round: B0 random questions annotated with the seed annotator (CoT).
 Later rounds: sample K explanations per remaining pool question, score them with the

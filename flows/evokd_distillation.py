@@ -1,4 +1,4 @@
-"""EvoKD distillation (DESIGN.md §2.5, issue #6) as a Prefect flow of cached tasks.
+"""EvoKD distillation (docs/design.md §2.5, issue #6) as a Prefect flow of cached tasks.
 
 Round 0 trains the student on the k-shot seeds (or starts from `student.init_weights`).
 Each later round reads as the algorithm (method `evokd`):

@@ -10,7 +10,7 @@ see README "Scaling".
 Workers must reach the Prefect API the flow uses: a local cluster gets the flow's API URL
 (the ephemeral server's too) in its environment; workers of an external cluster need
 `PREFECT_API_URL` set. Shard inputs, outputs and Prefect results are paths under the run
-dir, so workers must share its filesystem (DESIGN §3: tasks pass paths + hashes).
+dir, so workers must share its filesystem (docs/design.md §3: tasks pass paths + hashes).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Prefect tasks: each wraps one elad_core step in a few lines (DESIGN.md §3).
+"""Prefect tasks: each wraps one elad_core step in a few lines (docs/design.md §3).
 
 Expensive tasks are cached on content (`CONTENT_CACHE`: their inputs, which carry content
 hashes of files and adapters plus the config slice, and the task's source), with results

@@ -1,4 +1,4 @@
-"""Round artifacts: manifest.json on disk and keyed Prefect artifacts (DESIGN §2 step 8, §3).
+"""Round artifacts: manifest.json on disk and keyed Prefect artifacts (docs/design.md §2 step 8, §3).
 
 Artifacts per round: the selected-question table, the teacher's revisions, and a metrics
 markdown; per run: the accuracy / token curve table. Keys are stable per run and round, so

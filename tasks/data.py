@@ -1,4 +1,4 @@
-"""Data preparation task: load the pool and eval splits, write them as parquet (DESIGN §2)."""
+"""Data preparation task: load the pool and eval splits, write them as parquet (docs/design.md §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""EvoKD Prefect tasks (DESIGN.md §2.5, §3): data, one teacher call, student train /
+"""EvoKD Prefect tasks (docs/design.md §2.5, §3): data, one teacher call, student train /
 predict / evaluate, round artifacts. Each wraps one `elad_core.evokd` step in a few lines.
 
 Cached on content (`CONTENT_CACHE`: inputs carry file hashes, weight hashes, the config
@@ -113,7 +113,7 @@ def write_batch(rows: list[dict], out_path: Path) -> dict:
 @task(cache_policy=CONTENT_CACHE)
 def train_evokd(student: dict, kind: str, labels: list[str], init: dict, examples: list[dict],
                 train_cfg: dict, steps: int, seed: int, out_dir: Path) -> dict:
-    """Continue training from `init` ({} = base) on (text, label) rows (DESIGN §2.5 step 5)."""
+    """Continue training from `init` ({} = base) on (text, label) rows (docs/design.md §2.5 step 5)."""
     from elad_core.evokd.config import EvoKDTrainConfig
     from elad_core.evokd.student import train_student
 

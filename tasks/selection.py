@@ -1,4 +1,4 @@
-"""Selection tasks: uncertainty scores and the top-B questions (DESIGN §2 steps 2-3)."""
+"""Selection tasks: uncertainty scores and the top-B questions (docs/design.md §2 steps 2-3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Student tasks: build the embedded student, sample, probe, train, evaluate (DESIGN §2 steps 1, 2, 6, 7).
+"""Student tasks: build the embedded student, sample, probe, train, evaluate (docs/design.md §2 steps 1, 2, 6, 7).
 
 Each task loads the student from disk by path (kept loaded between shards of one process),
 writes its output atomically and returns the path with its content hash. Nothing else is
@@ -50,7 +50,7 @@ def build_student(model: str, embedded_cfg: dict, pool: str, pool_sha: str, seed
 @task(cache_policy=CONTENT_CACHE)
 def sample_shard(student: dict, weights: dict, pool: str, pool_sha: str, question_ids: list[str],
                  sampling: dict, family: str, seed: int, out_path: Path) -> dict:
-    """K explanations per question of one shard -> samples parquet (DESIGN §2 step 1)."""
+    """K explanations per question of one shard -> samples parquet (docs/design.md §2 step 1)."""
     from elad_core.student import sample_explanations
 
     model, tok = _load(student["base"], weights.get("path"), weights.get("sha"), sampling["device"])
@@ -70,7 +70,7 @@ def sample_shard(student: dict, weights: dict, pool: str, pool_sha: str, questio
 @task(cache_policy=CONTENT_CACHE)
 def probe_shard(student: dict, weights: dict, pool: str, pool_sha: str, samples: dict,
                 probing: dict, family: str, out_path: Path) -> dict:
-    """EGSS answer probes for every step prefix of one shard's samples (DESIGN §2.2)."""
+    """EGSS answer probes for every step prefix of one shard's samples (docs/design.md §2.2)."""
     from elad_core.student import probe_answers
 
     model, tok = _load(student["base"], weights.get("path"), weights.get("sha"), probing["device"])
@@ -91,7 +91,7 @@ def probe_shard(student: dict, weights: dict, pool: str, pool_sha: str, samples:
 def train_student(student: dict, init: dict, pool: str, pool_sha: str, annotation_files: list[dict],
                   train_cfg: dict, mode: str, seed: int, device: str, out_dir: Path,
                   processes: int = 1) -> dict:
-    """Fine-tune on the accumulated annotated set D (DESIGN §2 step 6): full or LoRA.
+    """Fine-tune on the accumulated annotated set D (docs/design.md §2 step 6): full or LoRA.
 
     processes > 1: data parallel over that many processes / GPUs (accelerate, runner.train_processes).
     """

@@ -1,4 +1,4 @@
-"""Teacher batch task: annotate one batch of selected questions (DESIGN §2 step 4, §3).
+"""Teacher batch task: annotate one batch of selected questions (docs/design.md §2 step 4, §3).
 
 Cached on what decides the output (requests, annotator, the teacher slice, prompt
 version), never on the endpoint address. Transient failures (429, 5xx, timeouts) are

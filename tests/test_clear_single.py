@@ -1,4 +1,4 @@
-"""`clear_single` (DESIGN.md §2.3) and the oracle's label-task judgments (DESIGN §2.4).
+"""`clear_single` (docs/design.md §2.3) and the oracle's label-task judgments (docs/design.md §2.4).
 
 Arithmetic cases use real GSM8K rows (the first 8 of the embedded train split); label cases
 use real e-SNLI and AQuA rows (the first 4 dev rows, from tests/fixtures/datasets) read with

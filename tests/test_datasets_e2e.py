@@ -2,7 +2,7 @@
 annotator used.
 
 The oracle teacher answers round 0's CoT from each dataset's gold explanation and judges the
-CLEAR / clear_single revisions of round 1 (label tasks: by the student's answer, DESIGN §2.4).
+CLEAR / clear_single revisions of round 1 (label tasks: by the student's answer, docs/design.md §2.4).
 Each runs on the small real-format copies in tests/fixtures/datasets (the pool splits hold
 12 rows: round 0's seed of 8 plus round 1's 4), and again on the full reference copies where
 ../shared/data exists beside the checkout (extras).

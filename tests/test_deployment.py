@@ -1,4 +1,4 @@
-"""Deployments on a real Prefect server (DESIGN.md §3, issue #5).
+"""Deployments on a real Prefect server (docs/design.md §3, issue #5).
 
 Fast: every deployment in deployments/prefect.yaml carries a valid RunConfig; the compose
 file validates (skipped where no `docker compose` / `docker-compose` client is installed).

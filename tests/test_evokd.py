@@ -1,4 +1,4 @@
-"""EvoKD (issue #6, DESIGN.md §2.5): loaders, metrics, prompts, the oracle teacher (a
+"""EvoKD (issue #6, docs/design.md §2.5): loaders, metrics, prompts, the oracle teacher (a
 simulation of an LLM), label alignment, config; and short end-to-end runs of the
 `evokd_distillation` flow (1-shot, oracle teacher) on the shipped defaults e-SNLI and
 WNUT-17 (elad_core/data) and on an SST-2 folder (tests/fixtures/evokd/sst2: SST-2 is not

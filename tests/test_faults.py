@@ -2,7 +2,7 @@
 layer, Retry-After, permanent errors, rejected keys and client-side rate limits.
 
 Everything goes through real HTTP: TeacherClient -> litellm -> the oracle server, whose
-request log says exactly which completions were delivered (DESIGN §2.4).
+request log says exactly which completions were delivered (docs/design.md §2.4).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""One small run end to end in-process: files, artifacts, caching, retries (DESIGN §2, §3)."""
+"""One small run end to end in-process: files, artifacts, caching, retries (docs/design.md §2, §3)."""
 
 from __future__ import annotations
 

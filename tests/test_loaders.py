@@ -1,4 +1,4 @@
-"""The paper's dataset loaders on small real-format fixtures, and the generic loader (DESIGN §4).
+"""The paper's dataset loaders on small real-format fixtures, and the generic loader (docs/design.md §4).
 
 tests/fixtures/datasets holds a few rows of each dataset in its own files and layout; the
 `*_reference_copy` extras re-check the full copies where ../shared/data exists beside the checkout.

@@ -1,4 +1,4 @@
-"""The oracle teacher's judgments on real GSM8K solutions (DESIGN.md §2.4).
+"""The oracle teacher's judgments on real GSM8K solutions (docs/design.md §2.4).
 
 Examples are the first 20 rows of the embedded GSM8K train split, read directly. Gold lines
 quoted in comments are copied from those rows.

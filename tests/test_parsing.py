@@ -1,4 +1,4 @@
-"""Parsing never raises and records misses (DESIGN §2.1, STYLE §6)."""
+"""Parsing never raises and records misses (docs/design.md §2.1)."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""SIGKILL in the middle of round 1's teacher annotation, then resume (DESIGN §3).
+"""SIGKILL in the middle of round 1's teacher annotation, then resume (docs/design.md §3).
 
 The run is a real `elad run` subprocess against an oracle server this test owns, so the
 oracle's request log outlives the killed process and counts exactly what was asked.

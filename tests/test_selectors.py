@@ -1,4 +1,4 @@
-"""Selectors on hand-made cases (DESIGN §2.2); each expected value is derived in a comment."""
+"""Selectors on hand-made cases (docs/design.md §2.2); each expected value is derived in a comment."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Contract tests of the student stack with a tiny real model (STYLE §10): no mocks of torch.
+"""Contract tests of the student stack with a tiny real model: no mocks of torch.
 
 A 1-layer, hidden-32 Llama student is built offline on 50 GSM8K questions; a copy trained
 for a few seconds on the two shortest solutions memorises them, which makes sampling,

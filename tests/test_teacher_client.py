@@ -1,6 +1,6 @@
 """TeacherClient + annotators against a running oracle server: real HTTP through litellm.
 
-DESIGN.md §2.3 (annotators), §2.4 (oracle teacher), §3 (transient vs permanent failures).
+docs/design.md §2.3 (annotators), §2.4 (oracle teacher), §3 (transient vs permanent failures).
 Examples: the first rows of the embedded GSM8K train split.
 """
 

@@ -1,4 +1,4 @@
-"""EvoKD (Liu et al., LREC-COLING 2024, arXiv 2403.06414; DESIGN.md §2.5): the teacher
+"""EvoKD (Liu et al., LREC-COLING 2024, arXiv 2403.06414; docs/design.md §2.5): the teacher
 analyses what the student gets wrong and writes new hard and easy labelled samples for it
 each round, for text classification and NER. Pure Python (no Prefect): config, data
 loaders, prompts, the student (HF encoder + classification head, LoRA), metrics, the pure

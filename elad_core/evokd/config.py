@@ -1,4 +1,4 @@
-"""EvoKD run configuration (DESIGN.md §2.5, issue #6): one `EvoKDConfig` is the flow parameter.
+"""EvoKD run configuration (docs/design.md §2.5, issue #6): one `EvoKDConfig` is the flow parameter.
 
 Strict like `elad_core.config` (unknown keys are rejected, every default commented) and it
 reuses its `TeacherConfig` and budget fields. The same config loads from YAML, the CLI
@@ -98,7 +98,7 @@ class EvoKDTrainConfig(_Strict):
 
 
 class EvoKDLoopConfig(_Strict):
-    # evokd: analyse -> generate hard + easy -> label (DESIGN §2.5); baselines: static (one
+    # evokd: analyse -> generate hard + easy -> label (docs/design.md §2.5); baselines: static (one
     # generate call per round, no feedback, AugGPT-like), random (reserve draws labelled by
     # the teacher), kshot (the seeds only, no teacher)
     method: Literal["evokd", "static", "random", "kshot"] = "evokd"

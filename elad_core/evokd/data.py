@@ -9,7 +9,7 @@ WNUT-17 (CC BY 4.0, unchanged copies) and a seeded e-SNLI subset (MIT / CC BY-SA
 embedded default. SST-2 states no licence and is not shipped: `data.dataset` must name a
 folder holding it. Every bad row is a DataError naming file:line: field; nothing is
 skipped silently. Also: the k-shot seed draw, the fixed evaluation subset and the oracle's
-reserve pool (DESIGN.md §2.5). Pure Python, no Prefect.
+reserve pool (docs/design.md §2.5). Pure Python, no Prefect.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The EvoKD oracle teacher: a SIMULATION of an LLM teacher for offline runs (DESIGN.md §2.5).
+"""The EvoKD oracle teacher: a SIMULATION of an LLM teacher for offline runs (docs/design.md §2.5).
 
 A TEST DOUBLE, not a language model: it never writes a new text. It answers the four EvoKD
 prompts (`elad_core.evokd.prompts`) from a labelled *reserve pool* (the train split minus

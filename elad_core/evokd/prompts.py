@@ -1,9 +1,9 @@
-"""EvoKD teacher prompts (DESIGN.md §2.5): analyse, generate (hard + easy), static generate,
+"""EvoKD teacher prompts (docs/design.md §2.5): analyse, generate (hard + easy), static generate,
 label. The texts are data files under `elad_core/evokd/templates/`; `PROMPT_VERSION` is
 derived from their bytes, so editing any template changes every teacher cache key.
 
 Builders return chat messages; parsers read the teacher's replies and never raise: they
-return what they could read plus a status (`ok | partial | unparsable`, STYLE §6). The
+return what they could read plus a status (`ok | partial | unparsable`). The
 `shown_*` / `label_inputs` readers are the other side of the same formats, used by the
 oracle teacher (a simulation) to see what it was asked.
 """

@@ -1,4 +1,4 @@
-"""The pure steps of an EvoKD round (DESIGN.md §2.5) between the teacher and the student:
+"""The pure steps of an EvoKD round (docs/design.md §2.5) between the teacher and the student:
 what the teacher is shown, what comes back, what the student trains on. No Prefect, no I/O.
 
 Round r >= 1, method `evokd`:
@@ -61,7 +61,7 @@ def pick_shown(feedback: list[dict], show_right: int, show_wrong: int,
 
 def analyse_request(kind: str, task: str, labels: list[str], right: list[dict],
                     wrong: list[dict]) -> list[dict]:
-    """Chat messages of the analysis call (DESIGN §2.5 step 2)."""
+    """Chat messages of the analysis call (docs/design.md §2.5 step 2)."""
     show = prompts.answer_text
     return prompts.analyse_messages(
         task, prompts.labels_text(kind, labels),

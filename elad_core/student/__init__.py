@@ -2,7 +2,7 @@
 explanations, probe answers for EGSS, and fine-tune (full or LoRA).
 
 The only package (with elad_core.evaluation) that imports torch, transformers, peft and
-tokenizers. Source: DESIGN.md §2 steps 1, 2 (probes), 6 and §5.
+tokenizers. Source: docs/design.md §2 steps 1, 2 (probes), 6 and §5.
 """
 
 from __future__ import annotations

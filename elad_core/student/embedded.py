@@ -1,7 +1,7 @@
 """The embedded student: a tiny Llama-architecture causal LM created from a config, offline.
 
 No pretrained weights and no hub access: a byte-level BPE tokenizer is trained on the task's
-own texts (every digit its own token, DESIGN.md §5: 2.5x shorter than characters and the
+own texts (every digit its own token, docs/design.md §5: 2.5x shorter than characters and the
 arithmetic stays learnable), and a randomly initialised `LlamaForCausalLM` is saved next to it.
 The result is a normal model directory: `AutoTokenizer.from_pretrained(dir)` and
 `AutoModelForCausalLM.from_pretrained(dir)` load it like any hub model.

@@ -3,7 +3,7 @@
 A student is any Hugging Face causal LM: a hub id, a local directory, or the embedded tiny
 student built by `elad_core.student.embedded`. Fine-tuned weights are either a standard peft
 adapter directory (`adapter_config.json`) or a full `save_pretrained` model directory.
-Source: DESIGN.md §2 steps 1 and 6.
+Source: docs/design.md §2 steps 1 and 6.
 """
 
 from __future__ import annotations

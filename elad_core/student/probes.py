@@ -1,4 +1,4 @@
-"""EGSS answer probes (DESIGN.md §2.2): short greedy decodes after each step prefix.
+"""EGSS answer probes (docs/design.md §2.2): short greedy decodes after each step prefix.
 
 The probes of one explanation (question + first i steps + `#### `) share their prefix: each
 shared prefix is encoded once and kept as a KV cache, and only the cue and the answer are
@@ -29,7 +29,7 @@ def probe_answers(
     model: Any, tok: Any, prompts: list[str], max_new_tokens: int, batch_size: int,
     family: str = "number", progress: bool = False,
 ) -> list[str | None]:
-    """EGSS probes (DESIGN §2.2): greedy answer after each `probe_prompt`, one per prompt.
+    """EGSS probes (docs/design.md §2.2): greedy answer after each `probe_prompt`, one per prompt.
 
     Decodes ≤ max_new_tokens per prompt, a row stops once its answer line is complete; returns
     parsing.parse_probe_answer of each continuation (None when unreadable). Probes of one

@@ -1,6 +1,6 @@
 """Batched decoding with the student: K sampled explanations, EGSS answer probes, greedy answers.
 
-Source: DESIGN.md §2 step 1 (K explanations at temperature τ), §2.2 (EGSS probes: question +
+Source: docs/design.md §2 step 1 (K explanations at temperature τ), §2.2 (EGSS probes: question +
 first i steps + `#### `, greedy, ≤ 8 tokens; `self_confidence` needs answer-token log-probs).
 Prompts are sorted by token length and left padded so one `generate()` call serves many prompts
 with little padding; results come back in input order. EGSS probes of one explanation share
@@ -173,7 +173,7 @@ def sample_explanations(
     temperature: float, max_new_tokens: int, batch_size: int, seed: int,
     family: str = "number", progress: bool = False,
 ) -> list[Sample]:
-    """K sampled explanations per question (DESIGN §2 step 1), ordered by question then index.
+    """K sampled explanations per question (docs/design.md §2 step 1), ordered by question then index.
 
     Returns len(questions) * k Samples. Each generate() call holds up to `batch_size` sequences
     (at least one question's K). Pure ancestral sampling at `temperature` (top_k 0, top_p 1).

@@ -1,14 +1,14 @@
 """Fine-tuning the student on (prompt, target) pairs: full weights or a LoRA adapter.
 
-A short, explicit loop (STYLE §12): loss on the target tokens only (prompt and padding are
--100), right padding to a multiple of 16 and `torch.set_flush_denormal(True)` (DESIGN.md §5:
+A short, explicit loop: loss on the target tokens only (prompt and padding are
+-100), right padding to a multiple of 16 and `torch.set_flush_denormal(True)` (docs/design.md §5:
 without them a CPU step slowed from 0.45 s to over 3 s), bf16 autocast where the device
 computes it natively (`train.bf16: auto`, elad_core/student/precision.py), AdamW with linear
 warm-up then cosine decay to `min_lr_ratio × lr`, gradient clipping.
 The loop runs through `accelerate.Accelerator`: one process on the CPU or one GPU, or data
 parallel over several GPUs (or CPU processes) under `accelerate launch`, where each process
 takes its share of every batch and gradients are averaged (`launch_training` starts it).
-Source: DESIGN.md §2 step 6; the LoRA path follows peft's `get_peft_model` recipe; the
+Source: docs/design.md §2 step 6; the LoRA path follows peft's `get_peft_model` recipe; the
 multi-process path follows accelerate's "Add Accelerate to your code" recipe.
 """
 
