@@ -8,9 +8,14 @@ steps and the final answer; if every step is accepted the teacher is asked once 
 `clear_single` sends all student steps numbered in one call and reads back, as JSON, the first
 wrong step and the rewritten rest; its record is the same as CLEAR's.
 
-Replies are parsed leniently and never raise: an unreadable reply gives an Annotation
-with status "unparsable" and its raw text. PermanentTeacherError -> status "failed" with the
-reason in `error`; TeacherAuthError (a rejected key) and TransientTeacherError propagate to
+Replies are parsed leniently and never raise: the final answer is read in any common layout
+(`parsing.extract_answer`: `#### N`, `\\boxed{N}`, "the answer is N", "Answer: N", a bare last
+line; the rule that read it goes to Annotation.answer_rule), verdicts in common phrasings
+(`parse_verdict`), and the target is rebuilt in the student's format. A CLEAR reply with no
+verdict, or a clear_single reply with no JSON, that holds a full solution is used as the rest
+of the solution (status ok, `error` notes PROTOCOL_IGNORED / NO_JSON). An unreadable reply
+gives an Annotation with status "unparsable" and its raw text. PermanentTeacherError ->
+status "failed" with the reason in `error`; TeacherAuthError (a rejected key) and TransientTeacherError propagate to
 the caller, which stops or retries the batch (docs/design.md §3). A retried dialogue replays its
 earlier turns from the client's reply journal, so no turn is paid twice.
 """
@@ -29,7 +34,7 @@ from elad_core.errors import (
     TeacherAuthError,
     TransientTeacherError,
 )
-from elad_core.parsing import ANSWER_MARK, parse_answer, split_steps
+from elad_core.parsing import parse_answer, split_steps, teacher_solution
 from elad_core.records import Annotation
 from elad_core.teacher_client import TeacherClient, TeacherReply
 
@@ -37,8 +42,39 @@ logger = logging.getLogger(__name__)
 
 ANNOTATORS = ("cot", "clear", "clear_single")
 
-# "Yes." / "**No**:" / "> yes," at the start of a reply; group 1 is the verdict.
-_VERDICT_RE = re.compile(r"^[\s*_#>`\"']*(yes|no)\b[\s*_`\"'.,:;!\-]*", re.IGNORECASE)
+# CLEAR verdicts as real models phrase them, at the start of a reply (markdown tolerated):
+# "Yes." / "**No**:" / "> yes," / "Yes, that's right" / "Correct." / "That step is correct" /
+# "No —" / "Not quite" / "Incorrect" / "That's wrong". Anything else is no verdict.
+_DECOR = r"[\s*_#>`\"'“”]*"
+_TAIL = r"[\s*_`\"'“”.,:;!\-—–]*"
+_SUBJECT = (r"(?:that|this|the|your|it)(?:\s+(?:step|one|move|reasoning|calculation|statement))?"
+            r"(?:'s|’s|\s+is|\s+looks|\s+seems)\s+(?:(?:absolutely|perfectly|entirely|completely"
+            r"|fully|totally|all|quite)\s+)?")
+_VERDICT_WORDS = {
+    "yes": (r"(?:yes|yeah|yep|yup)\b",
+            r"(?:correct|right|exactly|absolutely|indeed|agreed|valid|accurate)(?=\s*[*_`\"'.,:;!—–\-]|\s*$)",
+            _SUBJECT + r"(?:correct|right|valid|accurate|fine|good)\b"),
+    "no": (r"(?:no|nope|nah)\b",
+           r"(?:not\s+(?:quite|really|exactly|correct|right)|incorrect|wrong|invalid|inaccurate)\b"
+           r"|not(?=\s*[*_`\"'.,:;!—–\-]|\s*$)",
+           r"(?:that|this|the|your|it)(?:\s+(?:step|one|move|reasoning|calculation|statement))?"
+           r"(?:'s|’s|\s+is|\s+looks|\s+seems|\s+isn't|\s+isn’t)\s+(?:not\s+(?:quite\s+|entirely\s+"
+           r"|completely\s+|fully\s+)?(?:correct|right|valid|accurate)|quite\s+right|incorrect|wrong"
+           r"|invalid|inaccurate|flawed|a\s+mistake|an\s+error)\b"),
+}
+_HEDGE_RE = re.compile(r"^" + _DECOR + r"(?:unfortunately|sadly|i'm\s+afraid|i’m\s+afraid|actually|hmm)"
+                       r"[\s,:]*", re.IGNORECASE)
+# longest phrasings first: "No, that's not right" is "no"; "That's not correct" is not "yes"
+_VERDICT_RES = [(verdict, re.compile(r"^" + _DECOR + rf"({pattern})" + _TAIL, re.IGNORECASE))
+                for index in (2, 1, 0) for verdict in ("no", "yes")
+                for pattern in [_VERDICT_WORDS[verdict][index]]]
+# "I'm afraid not" / "Unfortunately not"
+_AFRAID_NOT_RE = re.compile(r"^" + _DECOR + r"(?:i'm|i’m|i\s+am)\s+afraid\s+not\b" + _TAIL, re.IGNORECASE)
+# A reply that ignores the yes/no protocol but holds a full solution (reasoning lines and an
+# explicit final answer) is used as the rest of the solution: status ok, this note in `error`.
+PROTOCOL_IGNORED = "protocol_ignored: no yes/no verdict; the reply's full solution was used"
+NO_JSON = "protocol_ignored: no JSON object; the reply's full solution was used"
+_EXPLICIT_RULES = ("hash", "boxed", "answer_is", "answer_label")
 
 
 @dataclass(frozen=True)
@@ -74,30 +110,68 @@ class _Dialogue:
 
     def record(self, req: AnnotationRequest, annotator: str, status: str, *, target: str = "",
                answer: str | None = None, accepted: int | None = None,
-               error: str = "") -> Annotation:
+               error: str = "", rule: str | None = None) -> Annotation:
         return Annotation(
             question_id=req.question_id, annotator=annotator, status=status, target=target,
             answer=answer, revised_sample=req.sample_index, accepted_steps=accepted,
             raw=json.dumps(self.texts), error=error, prompt_tokens=self.prompt_tokens,
             completion_tokens=self.completion_tokens, cost_usd=self.cost_usd,
-            n_requests=self.n_requests,
+            n_requests=self.n_requests, answer_rule=rule,
         )
 
 
+def _match_verdict(text: str) -> tuple[str, int] | None:
+    m = _AFRAID_NOT_RE.match(text)
+    if m is not None:
+        return "no", m.end()
+    for verdict, pattern in _VERDICT_RES:
+        m = pattern.match(text)
+        if m is not None:
+            return verdict, m.end()
+    return None
+
+
 def parse_verdict(text: str) -> tuple[str | None, str]:
-    """Teacher CLEAR reply -> ("yes" | "no" | None, the text after the verdict)."""
-    m = _VERDICT_RE.match(text)
-    if m is None:
+    """Teacher CLEAR reply -> ("yes" | "no" | None, the text after the verdict).
+
+    The verdict opens the reply, in any common phrasing ("Yes.", "**Yes.**", "Yes, that's
+    right", "Correct.", "That step is correct"; "No —", "Not quite", "Incorrect", "That's
+    wrong", "Unfortunately, no"). A restatement of the verdict right after it ("Yes, that's
+    correct.") is dropped from the returned text, so the first line left is the teacher's own
+    step. No verdict: (None, text). Never raises.
+    """
+    if not isinstance(text, str):
+        return None, ""
+    hedge = _HEDGE_RE.match(text)
+    body = text[hedge.end():] if hedge else text
+    found = _match_verdict(body)
+    if found is None:
         return None, text
-    return m.group(1).lower(), text[m.end():]
+    verdict, end = found
+    rest = body[end:]
+    for _ in range(3):  # "No, that's not right. Not quite: ..." -> the text after it
+        if "\n" in body[:len(body) - len(rest)]:
+            break  # a restatement shares the verdict's line; the next line is the step
+        again = _match_verdict(rest)
+        if again is None or again[0] != verdict or again[1] == 0:
+            break
+        rest = rest[again[1]:]
+    return verdict, rest
 
 
-def _solution(text: str, family: str) -> tuple[list[str], str | None]:
-    """Steps before the last `####` line and the normalised answer (None if unreadable)."""
-    parsed = parse_answer(text, family)
-    if parsed.status != "ok":
-        return split_steps(text), None
-    return split_steps(text[: text.rfind(ANSWER_MARK)]), parsed.answer
+def _solution(text: str, family: str) -> tuple[list[str], str | None, str | None]:
+    """Reasoning steps, normalised answer (None if unreadable) and the rule that read it."""
+    return teacher_solution(text, family)
+
+
+def _full_solution(text: str, family: str) -> tuple[list[str], str | None, str | None]:
+    """Like _solution, but only for a reply that holds a full solution: at least two lines,
+    reasoning steps left after the answer, and the answer read by an explicit rule (`####`,
+    boxed, "the answer is", "Answer:"), not a bare last line. Otherwise the answer is None."""
+    steps, answer, rule = teacher_solution(text, family)
+    if answer is None or rule not in _EXPLICIT_RULES or not steps or len(split_steps(text)) < 2:
+        return steps, None, None
+    return steps, answer, rule
 
 
 async def annotate_cot(client: TeacherClient, req: AnnotationRequest,
@@ -114,11 +188,11 @@ async def annotate_cot(client: TeacherClient, req: AnnotationRequest,
         raise
     except PermanentTeacherError as exc:
         return dialogue.record(req, "cot", "failed", error=str(exc))
-    steps, answer = _solution(reply.text, family)
+    steps, answer, rule = _solution(reply.text, family)
     if answer is None:
         return dialogue.record(req, "cot", "unparsable")
     target = prompts.student_target("\n".join(steps), answer)
-    return dialogue.record(req, "cot", "ok", target=target, answer=answer)
+    return dialogue.record(req, "cot", "ok", target=target, answer=answer, rule=rule)
 
 
 async def annotate_clear(client: TeacherClient, req: AnnotationRequest, family: str = "number",
@@ -145,7 +219,7 @@ async def annotate_clear(client: TeacherClient, req: AnnotationRequest, family: 
             messages.append({"role": "assistant", "content": reply.text})
             verdict, rest = parse_verdict(reply.text)
             if verdict is None:
-                return dialogue.record(req, "clear", "unparsable", accepted=len(revised))
+                return _finish(dialogue, req, revised, reply.text, family, protocol_ignored=True)
             if verdict == "no":
                 return _finish(dialogue, req, revised, rest, family)
             own = split_steps(rest)
@@ -158,7 +232,8 @@ async def annotate_clear(client: TeacherClient, req: AnnotationRequest, family: 
         raise
     except PermanentTeacherError as exc:
         return dialogue.record(req, "clear", "failed", accepted=len(revised), error=str(exc))
-    return _finish(dialogue, req, revised, reply.text, family)
+    verdict, rest = parse_verdict(reply.text)  # "Yes! The final answer is 42." -> the answer
+    return _finish(dialogue, req, revised, rest if verdict else reply.text, family)
 
 
 def _label_answer(req: AnnotationRequest, family: str) -> str | None:
@@ -167,13 +242,28 @@ def _label_answer(req: AnnotationRequest, family: str) -> str | None:
 
 
 def _finish(dialogue: _Dialogue, req: AnnotationRequest, revised: list[str], text: str,
-            family: str) -> Annotation:
-    """Target = accepted ŝ₁..ŝᵢ + the steps and `#### answer` of the closing reply `text`."""
-    steps, answer = _solution(text, family)
+            family: str, protocol_ignored: bool = False) -> Annotation:
+    """Target = accepted ŝ₁..ŝᵢ + the steps and answer of the closing reply `text`, rebuilt in
+    the student's format. protocol_ignored: `text` had no verdict; it counts only if it holds a
+    full solution (status ok, error notes PROTOCOL_IGNORED), else status unparsable."""
+    read = _full_solution if protocol_ignored else _solution
+    steps, answer, rule = read(text, family)
     if answer is None:
         return dialogue.record(req, "clear", "unparsable", accepted=len(revised))
     target = prompts.student_target("\n".join(revised + steps), answer)
-    return dialogue.record(req, "clear", "ok", target=target, answer=answer, accepted=len(revised))
+    return dialogue.record(req, "clear", "ok", target=target, answer=answer, accepted=len(revised),
+                           error=PROTOCOL_IGNORED if protocol_ignored else "", rule=rule)
+
+
+def _has_json_object(text: str) -> bool:
+    """True when the text between its first `{` and last `}` is a JSON object."""
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        return False
+    try:
+        return isinstance(json.loads(text[start:end + 1]), dict)
+    except (json.JSONDecodeError, RecursionError):
+        return False
 
 
 def parse_clear_single(text: str, n_steps: int, family: str) -> tuple[int, list[str], str] | None:
@@ -232,6 +322,13 @@ async def annotate_clear_single(client: TeacherClient, req: AnnotationRequest,
     except PermanentTeacherError as exc:
         return dialogue.record(req, "clear_single", "failed", error=str(exc))
     parsed = parse_clear_single(reply.text, len(student_steps), family)
+    if parsed is None and not _has_json_object(reply.text):
+        # no JSON at all: a reply that holds a full solution replaces every student step
+        steps, answer, rule = _full_solution(reply.text, family)
+        if answer is not None:
+            target = prompts.student_target("\n".join(steps), answer)
+            return dialogue.record(req, "clear_single", "ok", target=target, answer=answer,
+                                   accepted=0, error=NO_JSON, rule=rule)
     if parsed is None:
         return dialogue.record(req, "clear_single", "unparsable")
     accepted, steps, answer = parsed

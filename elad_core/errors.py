@@ -37,7 +37,3 @@ class PermanentTeacherError(TeacherError):
 class TeacherAuthError(PermanentTeacherError):
     """The provider rejected the credentials (401 / 403). Every request would fail the same
     way, so the batch stops instead of recording each question as failed (and caching that)."""
-
-
-class BudgetExceeded(EladError):
-    """The next step would spend past a teacher-token or dollar budget."""

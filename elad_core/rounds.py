@@ -7,12 +7,12 @@ revises, building teacher requests and training pairs. No I/O, no Prefect.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from elad_core.annotators import AnnotationRequest
 from elad_core.parsing import split_steps
 from elad_core.prompts import probe_prompt, student_prompt
-from elad_core.records import Annotation, Example, Probe, Sample
+from elad_core.records import Annotation, Probe, Sample
 from elad_core.selectors import SelectorInput
 
 
@@ -96,24 +96,38 @@ def annotation_requests(
 
 
 def training_pairs(
-    annotations: list[Annotation], questions: dict[str, str]
+    annotations: list[Annotation], questions: dict[str, str], filter_wrong_teacher: bool = False
 ) -> tuple[list[tuple[str, str]], Counter]:
-    """(prompt, target) pairs from the ok annotations, and a Counter of statuses left out."""
+    """(prompt, target) pairs from the ok annotations, and a Counter of what was left out.
+
+    The Counter counts left-out annotations by status; with `filter_wrong_teacher`, ok
+    annotations whose answer disagrees with the gold answer (`teacher_agrees` False, see
+    mark_teacher_agreement) are left out too and counted as "teacher_wrong".
+    """
     pairs, skipped = [], Counter()
     for a in annotations:
         if a.status == "ok" and a.target:
+            if filter_wrong_teacher and a.teacher_agrees is False:
+                skipped["teacher_wrong"] += 1
+                continue
             pairs.append((student_prompt(questions[a.question_id]), a.target))
         else:
             skipped[a.status] += 1
     return pairs, skipped
 
 
-def drop_wrong_teacher(annotations: list[Annotation], gold: dict[str, Example]) -> list[Annotation]:
-    """filter_wrong_teacher (docs/design.md §2.3): mark ok annotations whose answer ≠ gold as 'filtered'."""
+def mark_teacher_agreement(
+    annotations: list[Annotation], gold: dict[str, str | None]
+) -> list[Annotation]:
+    """Each annotation with `teacher_agrees` set (docs/design.md §2.3, filter_wrong_teacher).
+
+    gold: question_id -> normalised gold answer (None or missing: unlabelled). teacher_agrees
+    is answer == gold for ok annotations with a gold answer, else None. Nothing is dropped
+    here: the annotations stay in the parquet, and training_pairs leaves out the disagreeing.
+    """
     out = []
     for a in annotations:
         g = gold.get(a.question_id)
-        if a.status == "ok" and g is not None and g.answer is not None and a.answer != g.answer:
-            a = Annotation(**{**a.__dict__, "status": "filtered", "error": "answer != gold"})
-        out.append(a)
+        agrees = (a.answer == g) if a.status == "ok" and g is not None else None
+        out.append(a if a.teacher_agrees is agrees else replace(a, teacher_agrees=agrees))
     return out

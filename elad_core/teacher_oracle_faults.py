@@ -21,7 +21,7 @@ import hashlib
 import json
 import logging
 import threading
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -60,12 +60,6 @@ class FaultConfig:
     def rates(self) -> dict[str, float]:
         """{fault kind: probability}, in FAULT_KINDS order."""
         return {kind: getattr(self, f"{kind}_rate") for kind in FAULT_KINDS}
-
-    @classmethod
-    def from_dict(cls, values: dict) -> FaultConfig:
-        """From a config dict (unknown keys ignored, e.g. those of a newer config)."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
 
 
 def messages_sha(messages: list) -> str:

@@ -14,18 +14,18 @@ import time
 
 from prefect import flow, get_run_logger
 
-from elad_core.budget import Budget, Estimator, Usage, estimator_for, round_refusal
+from elad_core.budget import Estimator, estimator_for
 from elad_core.config import RunConfig
 from elad_core.loaders import fingerprint
 from elad_core.preflight import preflight
 from elad_core.teacher_endpoint import teacher_endpoint
-from flows.distill_round import distill_round
+from flows.distill_round import distill_round, round_budget
 from flows.runners import task_runner
 from tasks import in_run
 from tasks.artifacts import publish_run
 from tasks.data import prepare_data, read_examples
 from tasks.student import build_student
-from tasks.teacher import REPLAYED, REQUESTS_SENT
+from tasks.teacher import RUN_COUNTS
 
 
 def budget_stop(config: RunConfig, estimator: Estimator, rounds: list[dict], r: int,
@@ -34,25 +34,22 @@ def budget_stop(config: RunConfig, estimator: Estimator, rounds: list[dict], r: 
     spend so far, estimated usage per annotation and for the round)."""
     if pool_left == 0:
         return "pool exhausted", {}
-    sel, teacher = config.selection, config.teacher
-    annotator = teacher.seed_annotator if r == 0 else teacher.annotator
-    est = estimator.round(r, annotator, min(sel.seed_size if r == 0 else sel.per_round,
-                                            pool_left), rounds)
-    spent = Usage(sum(x["teacher_tokens"] for x in rounds), sum(x["cost_usd"] for x in rounds))
-    return round_refusal(Budget.from_config(config), est, spent), {
-        "spent": [spent.teacher_tokens, spent.cost_usd],
-        "per_annotation": [est.per_annotation.teacher_tokens, est.per_annotation.cost_usd],
-        "estimate": {"teacher_tokens": round(est.usage.teacher_tokens),
-                     "cost_usd": round(est.usage.cost_usd, 6), "basis": est.basis}}
+    return round_budget(config, estimator, rounds, r, pool_left)
 
 
 @flow(name="active-distillation")
-def active_distillation(config: RunConfig) -> dict:
-    """Run the rounds of one active-distillation job; returns the summary (also on disk)."""
-    t0, sent0, replayed0 = time.perf_counter(), REQUESTS_SENT.value, REPLAYED.value
+def active_distillation(config: RunConfig, checked: bool = False) -> dict:
+    """Run the rounds of one active-distillation job; returns the summary (also on disk).
+
+    checked: the caller already ran the pre-flight on this config (`elad run` does, before it
+    starts the flow); a deployment's run leaves it False and the flow runs it itself.
+    """
+    t0 = time.perf_counter()
     logger = get_run_logger()
     run_dir = config.run_dir.resolve()
-    preflight(config)  # bad data / a missing key: one clear error, nothing written
+    RUN_COUNTS.pop(str(run_dir))  # this run's teacher requests count from 0
+    if not checked:
+        preflight(config)  # bad data / a missing key: one clear error, nothing written
     dc = config.data
     sources = {"pool": fingerprint(dc.format, dc.dataset, [dc.pool_split]),
                "eval": fingerprint(dc.eval_format or dc.format, dc.eval_dataset or dc.dataset,
@@ -91,9 +88,10 @@ def active_distillation(config: RunConfig) -> dict:
     for row in rounds:
         total += row["teacher_tokens"]
         row["cumulative_teacher_tokens"] = total
+    sent, replayed = RUN_COUNTS.pop(str(run_dir))  # this run's requests only (issue #14)
     summary = {"run_name": config.run_name, "rounds": rounds, "stopped": stopped,
-               "teacher_requests_sent": REQUESTS_SENT.value - sent0,
-               "teacher_replies_replayed": REPLAYED.value - replayed0,
+               "teacher_requests_sent": sent,
+               "teacher_replies_replayed": replayed,
                "wall_s": round(time.perf_counter() - t0, 3)}
     publish_run(config.run_name, run_dir, summary)
     return summary

@@ -11,7 +11,6 @@ value fails at parse time naming the allowed ones.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import time
@@ -162,7 +161,8 @@ def run(
         from flows.active_distillation import active_distillation
 
         t0 = time.perf_counter()
-        state = active_distillation(cfg, return_state=True)
+        # the pre-flight above ran before anything was written: the flow skips its copy
+        state = active_distillation(cfg, checked=True, return_state=True)
         summary = state.result(raise_on_failure=False)
         if isinstance(summary, BaseException):
             raise summary
@@ -393,11 +393,6 @@ def evokd(
     Console(width=max(Console().width, 110)).print(table)
     err.print(f"teacher requests sent: {summary['teacher_requests_sent']}; wall "
               f"{time.perf_counter() - t0:.1f} s; results in {cfg.run_dir}/", soft_wrap=True)
-
-
-def main() -> None:  # pragma: no cover
-    logging.basicConfig(level=logging.INFO)
-    app()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,7 +19,15 @@ from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
-from elad_core.budget import Budget, Usage, batch_refusal
+from elad_core.budget import (
+    Budget,
+    Estimator,
+    Usage,
+    batch_refusal,
+    estimator_for,
+    read_history,
+    round_refusal,
+)
 from elad_core.config import RunConfig
 from elad_core.files import read_parquet
 from elad_core.prompts import PROMPT_VERSION
@@ -57,6 +65,34 @@ def _results(futures: list[PrefectFuture]) -> list:
     return [f.result() for f in futures]
 
 
+def round_budget(config: RunConfig, estimator: Estimator, rounds: list[dict], r: int,
+                 pool_left: int) -> tuple[str | None, dict]:
+    """(why round r must not start (a budget) or None, round r's budget state for
+    distill_round: spend so far, estimated usage per annotation and for the round).
+
+    rounds: the earlier rounds' records; pool_left: pool questions not yet annotated (> 0).
+    """
+    sel, teacher = config.selection, config.teacher
+    annotator = teacher.seed_annotator if r == 0 else teacher.annotator
+    est = estimator.round(r, annotator, min(sel.seed_size if r == 0 else sel.per_round,
+                                            pool_left), rounds)
+    spent = Usage(sum(x["teacher_tokens"] for x in rounds), sum(x["cost_usd"] for x in rounds))
+    return round_refusal(Budget.from_config(config), est, spent), {
+        "spent": [spent.teacher_tokens, spent.cost_usd],
+        "per_annotation": [est.per_annotation.teacher_tokens, est.per_annotation.cost_usd],
+        "estimate": {"teacher_tokens": round(est.usage.teacher_tokens),
+                     "cost_usd": round(est.usage.cost_usd, 6), "basis": est.basis}}
+
+
+def _missing_plan(config: RunConfig, round_index: int, state: dict, pool: list) -> dict:
+    """Round `round_index`'s budget state when distill_round runs on its own (no loop built it):
+    the earlier rounds' records are the manifests in the run folder, as for `elad plan`."""
+    history = [r for r in read_history(config.run_dir.resolve()) if r["round"] < round_index]
+    estimator = estimator_for(config.teacher, [e.question for e in pool])
+    pool_left = max(1, len(pool) - len(state["annotated"]))
+    return round_budget(config, estimator, history, round_index, pool_left)[1]
+
+
 # Shards are submitted with .submit() to the flow's task runner: by default one thread, i.e.
 # one shard after another; active_distillation swaps in the configured runner (flows/runners.py,
 # e.g. a Dask cluster) with .with_options(task_runner=...).
@@ -90,7 +126,8 @@ def distill_round(config: RunConfig, round_index: int, state: dict) -> dict:
                 rdir / "selected.parquet")
     else:
         # [1] the student samples K explanations per not-yet-annotated pool question
-        remaining = [e.id for e in pool if e.id not in set(state["annotated"])]
+        annotated = set(state["annotated"])  # once, not per pool question
+        remaining = [e.id for e in pool if e.id not in annotated]
         with gpu(), timer("sample"):
             shards = _results([in_run(sample_shard, run_dir).submit(
                 student, weights, data["pool"], data["pool_sha"], ids, sampling, family,
@@ -124,22 +161,25 @@ def distill_round(config: RunConfig, round_index: int, state: dict) -> dict:
         retries=config.teacher.retries,
         retry_delay_seconds=exponential_backoff(backoff_factor=config.teacher.retry_delay_s))
     batch_refs, cached_batches, budget_stop = [], 0, None
-    plan = state.get("budget") or {}
+    # the loop's budget state; run on its own (no loop), the round builds it: never unchecked
+    plan = state.get("budget") or _missing_plan(config, round_index, state, pool)
+    gold = {e.id: e.answer for e in pool}
     with timer("annotate"):
         for j, batch in enumerate(_chunks(requests, config.teacher.batch_size)):
-            if plan:  # never send a batch that would take the run or round past a budget
-                budget_stop = batch_refusal(
-                    Budget.from_config(config), Usage(*plan["spent"]),
-                    Usage(sum(b["teacher_tokens"] for b in batch_refs),
-                          sum(b["cost_usd"] for b in batch_refs)),
-                    sum(len(b["statuses"]) for b in batch_refs), Usage(*plan["per_annotation"]),
-                    len(batch))
-                if budget_stop:
-                    break
+            # never send a batch that would take the run or round past a budget
+            budget_stop = batch_refusal(
+                Budget.from_config(config), Usage(*plan["spent"]),
+                Usage(sum(b["teacher_tokens"] for b in batch_refs),
+                      sum(b["cost_usd"] for b in batch_refs)),
+                sum(len(b["statuses"]) for b in batch_refs), Usage(*plan["per_annotation"]),
+                len(batch))
+            if budget_stop:
+                break
             st = task(annotator, [r.__dict__ for r in batch], teacher_key=teacher_key,
                       teacher_cfg=config.teacher.model_dump(mode="json"), api_base=state["api_base"],
                       family=family, out_path=rdir / "shards" / f"annotations_{j:04d}.parquet",
-                      return_state=True)
+                      gold={r.question_id: gold[r.question_id] for r in batch},
+                      run=str(run_dir), return_state=True)
             batch_refs.append(st.result())
             cached_batches += st.name == "Cached"
         annotations_ref = in_run(merge_shards, run_dir)(batch_refs, rdir / "annotations.parquet")
@@ -153,7 +193,8 @@ def distill_round(config: RunConfig, round_index: int, state: dict) -> dict:
         trained = in_run(train_student, run_dir)(
             student, weights if keep_going else {}, data["pool"], data["pool_sha"], annotation_files,
             config.train.model_dump(mode="json"), mode, config.seed, sc.device,
-            rdir / ("adapter" if mode == "lora" else "model"), config.runner.train_processes)
+            rdir / ("adapter" if mode == "lora" else "model"), config.runner.train_processes,
+            config.teacher.filter_wrong_teacher)
     new_weights = {"path": trained["path"], "sha": trained["sha"]}
 
     # [7] evaluate on the held-out split
@@ -175,6 +216,10 @@ def distill_round(config: RunConfig, round_index: int, state: dict) -> dict:
         "annotation_statuses": {s: sum(a.status == s for a in annotations)
                                 for s in sorted({a.status for a in annotations})},
         "train_examples": trained["n_examples"], "train_mode": mode,
+        # this round's ok annotations whose answer disagrees with the gold answer, and the
+        # annotations of D that training left out for it (teacher.filter_wrong_teacher)
+        "teacher_wrong": sum(a.teacher_agrees is False for a in annotations),
+        "teacher_wrong_dropped": trained.get("skipped", {}).get("teacher_wrong", 0),
         "precision": trained.get("precision"),
         "teacher_tokens": sum(a.teacher_tokens for a in annotations),
         "cost_usd": round(sum(a.cost_usd for a in annotations), 6),

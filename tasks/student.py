@@ -90,17 +90,19 @@ def probe_shard(student: dict, weights: dict, pool: str, pool_sha: str, samples:
 @task(cache_policy=CONTENT_CACHE)
 def train_student(student: dict, init: dict, pool: str, pool_sha: str, annotation_files: list[dict],
                   train_cfg: dict, mode: str, seed: int, device: str, out_dir: Path,
-                  processes: int = 1) -> dict:
+                  processes: int = 1, filter_wrong_teacher: bool = False) -> dict:
     """Fine-tune on the accumulated annotated set D (docs/design.md §2 step 6): full or LoRA.
 
     processes > 1: data parallel over that many processes / GPUs (accelerate, runner.train_processes).
+    filter_wrong_teacher: leave out annotations whose answer disagrees with the gold answer
+    (`teacher_agrees` False); "skipped" counts them as "teacher_wrong".
     """
     from elad_core.config import TrainConfig
     from elad_core.student.training import launch_training
 
     questions = {e.id: e.question for e in read_examples(pool)}
     annotations = [a for f in annotation_files for a in from_rows(Annotation, read_parquet(Path(f["path"])))]
-    pairs, skipped = rounds.training_pairs(annotations, questions)
+    pairs, skipped = rounds.training_pairs(annotations, questions, filter_wrong_teacher)
     init_path = Path(init["path"]) if init.get("path") else None
     result = launch_training(student["base"], init_path, pairs, TrainConfig(**train_cfg), mode,
                              Path(out_dir), seed, device=device, processes=processes, progress=True)

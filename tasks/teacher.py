@@ -31,6 +31,7 @@ from elad_core.config import TeacherConfig
 from elad_core.errors import ConfigError, TransientTeacherError
 from elad_core.files import hash_file, hash_json, read_parquet, write_parquet
 from elad_core.records import Annotation, from_rows, to_rows
+from elad_core.rounds import mark_teacher_agreement
 from elad_core.teacher_client import TeacherClient
 from elad_core.teacher_journal import ReplyJournal
 from elad_core.teacher_processes import annotate_requests
@@ -54,6 +55,37 @@ class RequestCounter:
         return (RequestCounter, ())
 
 
+class RunCounts:
+    """Teacher requests sent and replies replayed by this process, per run (keyed by the run
+    dir): runs going on at once in one process (threads) each count only their own."""
+
+    def __init__(self) -> None:
+        self._lock, self._runs = threading.Lock(), {}
+
+    def add(self, run: str, sent: int, replayed: int) -> None:
+        with self._lock:
+            counts = self._runs.setdefault(run, [0, 0])
+            counts[0] += sent
+            counts[1] += replayed
+
+    def get(self, run: str) -> tuple[int, int]:
+        """(requests sent, replies replayed) for `run` so far."""
+        with self._lock:
+            sent, replayed = self._runs.get(run, (0, 0))
+            return sent, replayed
+
+    def pop(self, run: str) -> tuple[int, int]:
+        """get(run), then forget the run (its flow is over)."""
+        with self._lock:
+            sent, replayed = self._runs.pop(run, (0, 0))
+            return sent, replayed
+
+    def __reduce__(self):  # as RequestCounter: a copy in another process starts empty
+        return (RunCounts, ())
+
+
+RUN_COUNTS = RunCounts()  # the active-distillation flow reads its run's counts from here
+# process-wide totals (every run of this process together), read by the EvoKD flow
 REQUESTS_SENT = RequestCounter()
 REPLAYED = RequestCounter()  # teacher replies served from a batch's journal, not re-sent
 MAX_RETRY_AFTER_S = 120.0
@@ -69,14 +101,19 @@ def _transient(task, task_run, state) -> bool:
     return False
 
 
-@task(cache_policy=CONTENT_CACHE - "api_base" - "teacher_cfg", retry_condition_fn=_transient,
-      retries=4, retry_delay_seconds=exponential_backoff(backoff_factor=1), retry_jitter_factor=0.5)
+@task(cache_policy=CONTENT_CACHE - "api_base" - "teacher_cfg" - "run",
+      retry_condition_fn=_transient, retries=4,
+      retry_delay_seconds=exponential_backoff(backoff_factor=1), retry_jitter_factor=0.5)
 def annotate_batch_task(annotator: str, requests: list[dict], teacher_key: dict, teacher_cfg: dict,
-                        api_base: str | None, family: str, out_path: Path) -> dict:
+                        api_base: str | None, family: str, out_path: Path,
+                        gold: dict[str, str | None] | None = None, run: str | None = None) -> dict:
     """Annotate one batch -> annotations parquet. Returns path, hash, tokens, cost, statuses.
 
     teacher_key: the slice of the teacher config that decides replies (the cache key);
     teacher_cfg: the whole TeacherConfig as a dict (endpoint, concurrency, timeouts).
+    gold: question_id -> gold answer, where the pool has one: each annotation records whether
+    the teacher agrees with it (`teacher_agrees`; rounds.mark_teacher_agreement).
+    run: the run dir whose RUN_COUNTS entry counts the requests (not part of the cache key).
     Raises TransientTeacherError (retried by Prefect) when any request failed transiently.
     """
     cfg = TeacherConfig(**teacher_cfg)
@@ -103,8 +140,10 @@ def annotate_batch_task(annotator: str, requests: list[dict], teacher_key: dict,
     finally:
         REQUESTS_SENT.add(client.requests_sent)
         REPLAYED.add(client.replayed)
+        if run is not None:
+            RUN_COUNTS.add(run, client.requests_sent, client.replayed)
     by_id = {a.question_id: a for a in done + new}
-    annotations = [by_id[r.question_id] for r in reqs]
+    annotations = mark_teacher_agreement([by_id[r.question_id] for r in reqs], gold or {})
     write_parquet(out_path, to_rows(annotations))
     partial.unlink(missing_ok=True)
     return {"path": str(out_path), "sha": hash_file(out_path),

@@ -75,6 +75,33 @@ def test_round_and_batch_refusals():
     assert why.startswith("budget: stopped annotating after 4 questions of this round")
 
 
+def test_a_round_run_on_its_own_builds_its_budget_state(tmp_path):
+    """distill_round without the loop's budget state (issue #14) builds it from the run
+    folder's manifests, so its batches are still checked against the budgets."""
+    from elad_core.records import Example
+    from flows.distill_round import _missing_plan
+
+    cfg = RunConfig.model_validate(tiny_config(tmp_path, max_teacher_tokens=5000))
+    round0 = cfg.run_dir / "round_000"
+    round0.mkdir(parents=True)
+    # round 0 spent 4,000 tokens on 8 CoT annotations; a later round's manifest is ignored
+    (round0 / "manifest.json").write_text(json.dumps(
+        {"round": 0, "annotator": "cot", "selected": 8, "annotated": 8,
+         "teacher_tokens": 4000, "cost_usd": 0.0}))
+    (cfg.run_dir / "round_002").mkdir()
+    (cfg.run_dir / "round_002" / "manifest.json").write_text(json.dumps(
+        {"round": 2, "annotator": "clear", "selected": 4, "teacher_tokens": 10**6,
+         "cost_usd": 0.0}))
+    pool = [Example(f"q{i}", f"What is {i} + {i}?", "", str(2 * i)) for i in range(24)]
+    plan = _missing_plan(cfg, 1, {"annotated": [f"q{i}" for i in range(8)]}, pool)
+    assert plan["spent"] == [4000, 0.0]
+    assert plan["per_annotation"][0] > 0 and plan["estimate"]["basis"].startswith("a priori")
+    # 1,000 tokens left: a CLEAR batch of 4 (estimated a priori) is refused before it is sent
+    why = batch_refusal(Budget.from_config(cfg), Usage(*plan["spent"]), Usage(), 0,
+                        Usage(*plan["per_annotation"]), 4)
+    assert why and "max_teacher_tokens=5000" in why
+
+
 def test_round_sizes_stop_at_an_exhausted_pool():
     assert round_sizes(4, 8, 4, 20) == [(0, 8), (1, 4), (2, 4), (3, 4)]
     assert round_sizes(4, 8, 4, 14) == [(0, 8), (1, 4), (2, 2), (3, 0)]

@@ -180,3 +180,30 @@ def test_choices_reach_the_config(tmp_path, monkeypatch):
     assert (cfg.selection.selector, cfg.teacher.annotator, cfg.teacher.seed_annotator,
             cfg.data.format, cfg.train.mode, cfg.runner.kind) == (
         "random", "cot", "clear", "aqua", "lora", "dask")
+
+
+def test_run_preflights_once_and_the_flow_skips_its_copy(tmp_path, monkeypatch):
+    """`elad run` checks its inputs before anything is written and tells the flow so (issue
+    #14); a run the CLI did not start (a deployment's) keeps checked=False and the flow's own."""
+    import inspect
+
+    import elad_core.preflight
+    import flows.active_distillation
+    import flows.cli
+    from elad_core.errors import ConfigError
+
+    # deployments pass only `config`: the flow runs its pre-flight (tests/test_bad_input.py)
+    real = flows.active_distillation.active_distillation
+    assert inspect.signature(real.fn).parameters["checked"].default is False
+    calls = []
+    monkeypatch.setattr(elad_core.preflight, "preflight", lambda cfg: calls.append("preflight"))
+    monkeypatch.setattr(flows.cli, "start_watchdog", lambda: None)
+
+    def flow(cfg, **kw):
+        calls.append(kw)
+        raise ConfigError("stopped in the flow")
+
+    monkeypatch.setattr(flows.active_distillation, "active_distillation", flow)
+    res = runner.invoke(app, ["run", "--runs-dir", str(tmp_path)])
+    assert res.exit_code == 2 and "stopped in the flow" in res.output, res.output
+    assert calls == ["preflight", {"checked": True, "return_state": True}]

@@ -56,7 +56,19 @@ def test_summary_fields(finished_run):
     assert on_disk["teacher_requests_sent"] == summary["teacher_requests_sent"] > 0
     for r in on_disk["rounds"]:
         assert {"selected", "teacher_tokens", "accuracy", "train_loss"} <= set(r)
-        assert r["teacher_tokens"] > 0 and 0.0 <= r["accuracy"] <= 1.0
+        assert r["teacher_tokens"] > 0
+        # the accuracy is the share of eval.json's predictions whose answer equals the gold
+        preds = json.loads((cfg.run_dir / f"round_{r['round']:03d}" / "eval.json").read_text())[
+            "predictions"]
+        assert len(preds) == cfg.data.eval_size
+        correct = sum(p["answer"] is not None and p["answer"] == p["gold"] for p in preds)
+        assert r["accuracy"] == correct / len(preds)
+        # the pool has gold answers: every ok annotation says whether the teacher agrees;
+        # filter_wrong_teacher is off, so training left none out
+        rows = read_parquet(cfg.run_dir / f"round_{r['round']:03d}" / "annotations.parquet")
+        assert all((a["teacher_agrees"] is not None) == (a["status"] == "ok") for a in rows)
+        assert r["teacher_wrong"] == sum(a["teacher_agrees"] is False for a in rows)
+        assert r["teacher_wrong_dropped"] == 0
     # round 1 continues training the round-0 student on a larger set: loss keeps falling,
     # on the training set and on the held-out gold solutions
     rounds = on_disk["rounds"]

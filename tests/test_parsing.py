@@ -64,3 +64,10 @@ def test_probe_answer_reads_first_line_only():
 
 def test_gsm8k_calculations():
     assert gsm8k_calculations(GSM) == [("48/2", "24"), ("48+24", "72")]
+
+
+@pytest.mark.parametrize("text", [GSM, "x\n#### 1,234", "#### 1\n#### 2", "a\n#### $5.50", "#### 72 clips"])
+def test_teacher_extractor_reads_hash_lines_as_parse_answer(text):
+    # the oracle teacher's `#### N` replies read the same through the teacher-side extractor
+    from elad_core.parsing import extract_answer
+    assert extract_answer(text) == (parse_answer(text).answer, "hash")

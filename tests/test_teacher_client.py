@@ -22,7 +22,7 @@ from elad_core.parsing import normalize_answer, split_rationale
 from elad_core.records import Example
 from elad_core.teacher_client import TeacherClient
 from elad_core.teacher_oracle import OracleJudge
-from elad_core.teacher_oracle_server import FaultConfig, OracleServer
+from elad_core.teacher_oracle_server import FaultConfig, OracleServer, read_request_log
 
 GSM8K_TRAIN = resolve_split("gsm8k", "train")  # the embedded copy (elad_core/data/gsm8k)
 
@@ -160,13 +160,29 @@ def test_request_log_counts_every_request(judge, examples, tmp_path):
     assert [r["completion"] for r in rows] == [True] * 4 + [False]
 
 
-def test_concurrency_is_bounded(judge, examples):
-    with OracleServer(judge, faults=FaultConfig(latency_s=0.2)) as srv:
-        client = TeacherClient("openai/oracle", api_base=srv.api_base, max_concurrency=2)
+def _max_in_flight(rows: list[dict], latency_s: float) -> int:
+    """Most requests the oracle held at once: each was in flight for the `latency_s` before
+    its log line (written once its outcome was decided); 0.1 s of slack on each side."""
+    spans = [(r["ts"] - latency_s + 0.1, r["ts"] - 0.1) for r in rows]
+    return max(sum(s <= t < e for s, e in spans) for t, _ in spans)
+
+
+@pytest.mark.parametrize("max_concurrency", [1, 2])
+def test_concurrency_is_bounded(judge, examples, tmp_path, max_concurrency):
+    """max_concurrency requests are in flight at once, never more: the 1 case shows the
+    measure tells one at a time from two (a client sending serially fails the 2 case)."""
+    latency, log = 0.4, tmp_path / "requests.jsonl"
+    with OracleServer(judge, faults=FaultConfig(latency_s=latency), request_log=log) as srv:
+        client = TeacherClient("openai/oracle", api_base=srv.api_base,
+                               max_concurrency=max_concurrency)
         start = time.monotonic()
         annotate_batch(client, "cot", _requests(examples[:4]))
-        # 4 requests of >= 0.2 s each, at most 2 in flight: at least 2 rounds of 0.2 s.
-        assert time.monotonic() - start >= 0.4
+        wall = time.monotonic() - start
+    rows = read_request_log(log)
+    assert len(rows) == 4 and all(r["status"] == 200 for r in rows)
+    assert _max_in_flight(rows, latency) == max_concurrency
+    # 4 requests of >= latency each, max_concurrency at a time: 4 / max_concurrency rounds
+    assert wall >= latency * 4 / max_concurrency
 
 
 def test_connection_refused_is_transient(judge, examples):
