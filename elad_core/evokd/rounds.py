@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from elad_core.evokd import prompts
 from elad_core.evokd.data import TaskExample, text_id, text_key
 
-ORIGINS = ("seed", "hard", "easy", "static", "random")
-
 
 @dataclass(frozen=True)
 class BatchRow:
