@@ -2,7 +2,7 @@
 
 For every task × k × seed, all through the `evokd_distillation` flow, the oracle teacher
 (a SIMULATION of an LLM: it hands out real held-out texts from a labelled reserve pool and
-labels from gold, see elad_core/evokd/oracle.py — its numbers are not a real LLM's) and the
+labels from gold, see elad_core/teacher/oracle/evokd.py — its numbers are not a real LLM's) and the
 MiniLM-L6 student with LoRA:
 
 1. kshot  — round 0 only: the student trained on the k-shot seeds, no teacher. Its adapter
@@ -82,7 +82,7 @@ def base_config(args, task: str, k: int, seed: int, method: str, name: str) -> d
 
 def run_flow(cfg: dict) -> dict:
     from elad_core.evokd.config import EvoKDConfig
-    from flows.evokd_distillation import evokd_distillation
+    from flows.evokd.loop import evokd_distillation
 
     t0 = time.perf_counter()
     summary = evokd_distillation(EvoKDConfig.model_validate(cfg))

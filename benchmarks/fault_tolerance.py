@@ -3,7 +3,7 @@ or paid twice, and what do faults cost in wall time?
 
 N selected GSM8K questions are annotated with CLEAR (the multi-turn dialogue: the case where a
 retry could pay earlier turns again) through the real path: the Prefect teacher batch task
-(`tasks.teacher.annotate_batch_task`, retried by Prefect on transient errors) -> TeacherClient
+(`tasks.elad.annotate.annotate_batch_task`, retried by Prefect on transient errors) -> TeacherClient
 -> litellm -> HTTP -> the oracle teacher server, whose request log counts every request and
 every completion it delivered. Three scenarios, each in a fresh folder:
 
@@ -40,13 +40,13 @@ for _k, _v in {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1",
     os.environ.setdefault(_k, _v)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from elad_core.config import TeacherConfig  # noqa: E402
-from elad_core.data import load_examples  # noqa: E402
+from elad_core.elad.data import load_examples  # noqa: E402
+from elad_core.elad.parsing import split_steps  # noqa: E402
+from elad_core.elad.prompts import PROMPT_VERSION  # noqa: E402
 from elad_core.files import read_parquet  # noqa: E402
-from elad_core.parsing import split_steps  # noqa: E402
-from elad_core.prompts import PROMPT_VERSION  # noqa: E402
-from elad_core.teacher_oracle import OracleJudge  # noqa: E402
-from elad_core.teacher_oracle_server import (  # noqa: E402
+from elad_core.teacher.config import TeacherConfig  # noqa: E402
+from elad_core.teacher.oracle.judge import OracleJudge  # noqa: E402
+from elad_core.teacher.oracle.server import (  # noqa: E402
     FaultConfig,
     OracleServer,
     read_request_log,
@@ -79,13 +79,11 @@ def run_scenario(name: str, faults: dict, examples, expl, root: Path) -> dict:
     from prefect import flow
     from prefect.tasks import exponential_backoff
 
-    from tasks.teacher import annotate_batch_task
+    from tasks.elad.annotate import ELAD_REPLY_FIELDS, annotate_batch_task
 
     folder = root / name.replace("+", "_")
     cfg = TeacherConfig(**TEACHER)
-    key = {**cfg.model_dump(include={"model", "temperature", "max_tokens", "max_clear_turns",
-                                     "filter_wrong_teacher", "input_cost_per_1m_usd",
-                                     "output_cost_per_1m_usd"}), "prompt_version": PROMPT_VERSION}
+    key = cfg.reply_key(PROMPT_VERSION, *ELAD_REPLY_FIELDS)
     requests = [{"question_id": e.id, "question": e.question, "explanation": x, "sample_index": 0}
                 for e, x in zip(examples, expl, strict=True)]
     task = annotate_batch_task.with_options(

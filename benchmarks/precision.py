@@ -21,12 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import flows  # noqa: E402,F401  (offline environment defaults)
 import torch  # noqa: E402
 
-from elad_core.config import EmbeddedStudentConfig, TrainConfig  # noqa: E402
-from elad_core.data import load_examples  # noqa: E402
-from elad_core.prompts import student_prompt, student_target  # noqa: E402
+import flows  # noqa: E402,F401  (offline environment defaults)
+from elad_core.elad.data import load_examples  # noqa: E402
+from elad_core.elad.prompts import student_prompt, student_target  # noqa: E402
+from elad_core.student.config import EmbeddedStudentConfig, TrainConfig  # noqa: E402
 from elad_core.student.embedded import build_embedded_student  # noqa: E402
 from elad_core.student.precision import native_bf16, use_bf16  # noqa: E402
 from elad_core.student.training import train_student  # noqa: E402

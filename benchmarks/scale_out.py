@@ -1,6 +1,6 @@
 """Scale-out of student sampling (issue #8): one round's sampling shards on 1 vs 2 Dask workers.
 
-The real sampling task (`tasks.student.sample_shard`, a cached Prefect task) is submitted
+The real sampling task (`tasks.elad.student.sample_shard`, a cached Prefect task) is submitted
 shard by shard from a Prefect flow to the task runner of `flows.runners`:
 
 * `dask x1`, `dask x2`: a local Dask cluster (127.0.0.1) of 1 or 2 worker processes, each
@@ -41,12 +41,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prefect import flow  # noqa: E402
 
-from elad_core.config import DataConfig, RunnerConfig, StudentConfig  # noqa: E402
+from elad_core.elad.config import DataConfig, RunnerConfig, StudentConfig  # noqa: E402
 from elad_core.files import read_parquet  # noqa: E402
 from flows.runners import task_runner  # noqa: E402
 from tasks import in_run  # noqa: E402
-from tasks.data import prepare_data  # noqa: E402
-from tasks.student import build_student, sample_shard  # noqa: E402
+from tasks.elad.data import prepare_data  # noqa: E402
+from tasks.elad.student import build_student, sample_shard  # noqa: E402
 
 RUNNERS = {"dask x1": RunnerConfig(kind="dask", n_workers=1, torch_threads=1),
            "dask x2": RunnerConfig(kind="dask", n_workers=2, torch_threads=1),
@@ -68,7 +68,7 @@ def sample_all(student: dict, data: dict, shards: list[list[str]], sampling: dic
 def _import_sampling_stack() -> None:
     """Run in every worker before timing: the first imports (torch, transformers) take seconds."""
     import elad_core.student  # noqa: F401
-    import tasks.student  # noqa: F401
+    import tasks.elad.student  # noqa: F401
 
 
 def _cpu_outside_workers(workers: dict) -> float:

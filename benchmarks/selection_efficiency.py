@@ -1,7 +1,7 @@
 """Selection efficiency: student accuracy against teacher tokens, per selector × annotator.
 
 Issue 3 / docs/design.md §4-§5. On the seeded arithmetic word-problem task (a measuring instrument,
-`elad_core/arithmetic_task.py`; a tiny student trained from scratch cannot learn GSM8K on CPU),
+`elad_core/synthetic/arithmetic.py`; a tiny student trained from scratch cannot learn GSM8K on CPU),
 every method starts from the SAME warm-started student — trained once, from scratch, on a random
 seed set annotated by the teacher with CoT, cached under the output folder and shared by all
 methods and seeds — then runs the same round schedule:
@@ -49,16 +49,13 @@ for _k, _v in {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1",
     os.environ.setdefault(_k, _v)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from elad_core import rounds  # noqa: E402
-from elad_core.annotators import annotate_batch  # noqa: E402
-from elad_core.arithmetic_task import write_dataset  # noqa: E402
-from elad_core.config import EmbeddedStudentConfig, TrainConfig  # noqa: E402
-from elad_core.data import load_examples  # noqa: E402
-from elad_core.evaluation import evaluate  # noqa: E402
+from elad_core.elad import rounds  # noqa: E402
+from elad_core.elad.annotators import annotate_batch  # noqa: E402
+from elad_core.elad.data import load_examples  # noqa: E402
+from elad_core.elad.prompts import FORMAT_TEXTS, student_target  # noqa: E402
+from elad_core.elad.records import Annotation, Example  # noqa: E402
+from elad_core.elad.selectors import SELECTORS, make_selector, select_top  # noqa: E402
 from elad_core.files import hash_json, write_json  # noqa: E402
-from elad_core.prompts import FORMAT_TEXTS, student_target  # noqa: E402
-from elad_core.records import Annotation, Example  # noqa: E402
-from elad_core.selectors import SELECTORS, make_selector, select_top  # noqa: E402
 from elad_core.student import (  # noqa: E402
     build_embedded_student,
     load_student,
@@ -66,9 +63,12 @@ from elad_core.student import (  # noqa: E402
     sample_explanations,
     train_student,
 )
-from elad_core.teacher_client import ORACLE_SIMULATED_PRICES, TeacherClient  # noqa: E402
-from elad_core.teacher_oracle import OracleJudge  # noqa: E402
-from elad_core.teacher_oracle_server import OracleServer  # noqa: E402
+from elad_core.student.config import EmbeddedStudentConfig, TrainConfig  # noqa: E402
+from elad_core.student.evaluation import evaluate  # noqa: E402
+from elad_core.synthetic.arithmetic import write_dataset  # noqa: E402
+from elad_core.teacher.client import ORACLE_SIMULATED_PRICES, TeacherClient  # noqa: E402
+from elad_core.teacher.oracle.judge import OracleJudge  # noqa: E402
+from elad_core.teacher.oracle.server import OracleServer  # noqa: E402
 
 log = logging.getLogger("selection_efficiency")
 
@@ -210,7 +210,7 @@ def _sampled(b: Bench, weights: Path, candidates: list[str], seed: int, need_pro
     path = folder / f"samples_{key}.json"
     if path.exists():
         saved = json.loads(path.read_text())
-        from elad_core.records import Probe, Sample
+        from elad_core.elad.records import Probe, Sample
         return ([Sample(**r) for r in saved["samples"]],
                 [Probe(**r) for r in saved["probes"]] if saved["probes"] is not None else None)
     model, tok = load_student(str(b.base), weights)
@@ -221,7 +221,7 @@ def _sampled(b: Bench, weights: Path, candidates: list[str], seed: int, need_pro
                                   progress=True)
     probes = None
     if need_probes:
-        from elad_core.records import Probe
+        from elad_core.elad.records import Probe
         plan = rounds.probe_plan(samples, {q: b.by_id[q].question for q in candidates}, 12)
         answers = probe_answers(model, tok, [p.prompt for p in plan], 8, 128, progress=True)
         probes = [Probe(p.question_id, p.sample_index, p.prefix_steps, x)
@@ -263,7 +263,7 @@ def run_method(b: Bench, warm: dict, selector: str, annotator: str, seed: int) -
                 inputs = rounds.selector_input(ids, samples, probes, seed + r)
             else:
                 ids = candidates
-                from elad_core.selectors import SelectorInput
+                from elad_core.elad.selectors import SelectorInput
                 inputs = SelectorInput([[None]] * len(ids), seed=seed + r)
             ranked = select_top(ids, sel.score(inputs), done, len(ids))
             reqs = rounds.annotation_requests(ranked, {q: b.by_id[q].question for q in ranked},

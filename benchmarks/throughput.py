@@ -7,14 +7,14 @@
    function called once per question: one generate call per question's K samples);
 2. probes: EGSS probe time / sampling time for the same questions;
 3. teacher: requests/s of CoT annotation through the Prefect teacher task
-   (`tasks.teacher.annotate_batch_task`, litellm, HTTP) against the oracle teacher with 200 ms
+   (`tasks.elad.annotate.annotate_batch_task`, litellm, HTTP) against the oracle teacher with 200 ms
    injected latency, at concurrency 32 and 128 (limit = concurrency / latency); the oracle runs
    in its own process, like a remote API, and its CPU per request is measured;
 4. orchestration: the default job (`active_distillation`, default config) run once, then again
    (every task cached): Prefect's share of each round = round wall - the Running time of the
    round's task runs (read from the Prefect API), the same for the whole job (data preparation,
    student build and round subflows included), and the re-run's time / the first time;
-5. scale: pools of 512 / 2048 / 8192 arithmetic questions (`elad_core.arithmetic_task`):
+5. scale: pools of 512 / 2048 / 8192 arithmetic questions (`elad_core.synthetic.arithmetic`):
    sampling and probes timed on two subsets and extrapolated per question; merging the shard
    files and scoring + selection (`merge_shards`, `score_and_select`) timed at full size on
    samples replicated from the measured ones; annotate / train / evaluate (independent of the
@@ -123,8 +123,8 @@ class TreeRSS:
 
 def default_run(root: Path, quick: bool) -> dict:
     """Run the default job twice (the second fully cached); per-round walls and Prefect's share."""
-    from elad_core.config import RunConfig
-    from flows.active_distillation import active_distillation
+    from elad_core.elad.config import RunConfig
+    from flows.elad.loop import active_distillation
 
     cfg = RunConfig.model_validate({"run_name": "throughput", "runs_dir": str(root / "runs"),
                                     **(QUICK_RUN if quick else {})})
@@ -197,7 +197,7 @@ def _task_runs(flow_run_name: str) -> list[list]:
 
 def student_after_round0(run: dict):
     """(model, tokenizer, sampling config, pool questions not annotated in round 0)."""
-    from elad_core.config import StudentConfig
+    from elad_core.elad.config import StudentConfig
     from elad_core.files import read_parquet
     from elad_core.student import load_student
 
@@ -221,7 +221,7 @@ def time_sampling(model, tok, sc, ids: list[str], questions: list[str], seed: in
 
 def time_probes(model, tok, sc, samples, questions: dict[str, str]) -> tuple[int, float]:
     """EGSS probes of `samples` as the probe task runs them -> (probes, wall seconds)."""
-    from elad_core import rounds
+    from elad_core.elad import rounds
     from elad_core.student import probe_answers
 
     plan = rounds.probe_plan(samples, questions, sc.max_probe_steps)
@@ -261,9 +261,9 @@ def sampling(run: dict, quick: bool) -> dict:
 
 def _serve(port_q, latency_s: float, log: str) -> None:
     """Child process: the oracle teacher on a free loopback port until SIGTERM."""
-    from elad_core.data import load_examples
-    from elad_core.teacher_oracle import OracleJudge
-    from elad_core.teacher_oracle_server import FaultConfig, OracleServer
+    from elad_core.elad.data import load_examples
+    from elad_core.teacher.oracle.judge import OracleJudge
+    from elad_core.teacher.oracle.server import FaultConfig, OracleServer
 
     server = OracleServer(OracleJudge(load_examples("gsm8k", "train")),
                           FaultConfig(latency_s=latency_s), request_log=Path(log)).start()
@@ -278,13 +278,13 @@ def teacher(root: Path, quick: bool) -> list[dict]:
 
     from prefect import flow
 
-    from elad_core import teacher_processes
-    from elad_core.config import TeacherConfig
-    from elad_core.data import load_examples
+    from elad_core.elad.data import load_examples
+    from elad_core.elad.prompts import PROMPT_VERSION
     from elad_core.files import read_parquet
-    from elad_core.prompts import PROMPT_VERSION
-    from elad_core.teacher_oracle_server import read_request_log, request_log_stats
-    from tasks.teacher import annotate_batch_task
+    from elad_core.teacher import fanout as teacher_processes
+    from elad_core.teacher.config import TeacherConfig
+    from elad_core.teacher.oracle.server import read_request_log, request_log_stats
+    from tasks.elad.annotate import ELAD_REPLY_FIELDS, annotate_batch_task
 
     examples = load_examples("gsm8k", "train")
     results = []
@@ -300,10 +300,7 @@ def teacher(root: Path, quick: bool) -> list[dict]:
         api_base = f"http://127.0.0.1:{port_q.get(timeout=180)}/v1"
         cfg = TeacherConfig(annotator="cot", max_concurrency=conc, batch_size=n,
                             processes=processes)
-        key = {**cfg.model_dump(include={"model", "temperature", "max_tokens", "max_clear_turns",
-                                         "filter_wrong_teacher", "input_cost_per_1m_usd",
-                                         "output_cost_per_1m_usd"}),
-               "prompt_version": PROMPT_VERSION}
+        key = cfg.reply_key(PROMPT_VERSION, *ELAD_REPLY_FIELDS)
         task = annotate_batch_task.with_options(result_storage=folder / ".prefect", retries=0)
 
         @flow(name=f"throughput-teacher-c{conc}-p{processes}")
@@ -350,7 +347,7 @@ def teacher(root: Path, quick: bool) -> list[dict]:
 
 def scale(run: dict, root: Path, quick: bool) -> dict:
     """Per-round time and memory at pools of 512 / 2048 / 8192 (see module docstring)."""
-    from elad_core.arithmetic_task import generate
+    from elad_core.synthetic.arithmetic import generate
 
     model, tok, sc, _ = student_after_round0(run)
     problems = generate(8192, seed=7)
@@ -390,10 +387,10 @@ def scale(run: dict, root: Path, quick: bool) -> dict:
 def _select_and_merge(base_samples, n: int, folder: Path, shard_q: int) -> dict:
     """Best-of-3 seconds of merging n questions' sample + probe shards and of EGSS scoring +
     selection, on samples and probes replicated (new ids) from `base_samples`."""
+    from elad_core.elad.parsing import split_steps
+    from elad_core.elad.records import Probe, Sample, to_rows
     from elad_core.files import hash_file, write_parquet
-    from elad_core.parsing import split_steps
-    from elad_core.records import Probe, Sample, to_rows
-    from tasks.selection import merge_shards, score_and_select
+    from tasks.elad.selection import merge_shards, score_and_select
 
     k = max(s.sample_index for s in base_samples) + 1
     n_base = len(base_samples) // k

@@ -183,14 +183,32 @@ def batch_refusal(budget: Budget, spent_before_round: Usage, round_spent: Usage,
     return f"budget: stopped annotating after {done} questions of this round; {why}"
 
 
+class BatchGate:
+    """The budget check before each teacher batch of a round (docs/design.md §2.6): `allows`
+    says whether a batch of n questions may be sent (else `stop` says why), `add` books what a
+    sent batch cost. spent_before_round: the earlier rounds' spend; per_annotation: the
+    estimate used until this round has measured its own mean."""
+
+    def __init__(self, budget: Budget, spent_before_round: Usage, per_annotation: Usage):
+        self.budget, self.before, self.fallback = budget, spent_before_round, per_annotation
+        self.spent, self.done, self.stop = Usage(), 0, None
+
+    def allows(self, n: int) -> bool:
+        self.stop = batch_refusal(self.budget, self.before, self.spent, self.done,
+                                  self.fallback, n)
+        return self.stop is None
+
+    def add(self, teacher_tokens: float, cost_usd: float, n: int) -> None:
+        self.spent, self.done = self.spent + Usage(teacher_tokens, cost_usd), self.done + n
+
+
 def estimator_for(cfg, questions: list[str], sample: int = 200) -> Estimator:
     """An Estimator for TeacherConfig `cfg`: CoT prompt tokens counted with the teacher's
     tokenizer over the first `sample` questions, its prices (no key is needed or read)."""
-    from elad_core import prompts
-    from elad_core.teacher_client import TeacherClient
+    from elad_core.elad import prompts
+    from elad_core.teacher.pricing import pricing_client
 
-    keyless = cfg.model_copy(update={"api_key_env": None, "api_key_secret": None})
-    client = TeacherClient.from_config(keyless, None)
+    client = pricing_client(cfg)
     counted = [client.count_prompt_tokens(prompts.cot_messages(q)) for q in questions[:sample]]
     return Estimator(sum(counted) / max(1, len(counted)), cfg.completion_tokens_estimate,
                      client.price_usd)
@@ -222,4 +240,15 @@ def read_history(run_dir: Path) -> list[dict]:
     out = []
     for path in sorted(Path(run_dir).glob("round_[0-9][0-9][0-9]/manifest.json")):
         out.append(json.loads(path.read_text(encoding="utf-8")))
+    return out
+
+
+def with_cumulative_tokens(rows: list[dict]) -> list[dict]:
+    """`rows` (round order, each with `teacher_tokens`), each with `cumulative_teacher_tokens`
+    added: the teacher tokens of that round and all before it (the x axis of both methods'
+    curves in summary.json)."""
+    total, out = 0, []
+    for row in rows:
+        total += row["teacher_tokens"]
+        out.append({**row, "cumulative_teacher_tokens": total})
     return out

@@ -1,4 +1,5 @@
-"""Prefect flows: `distill_round` (one ELAD round) and `active_distillation` (the loop).
+"""Prefect flows: `flows/elad/` (ELAD: `distill_round`, one round, and `active_distillation`,
+the loop), `flows/evokd/` (EvoKD), the `elad` CLI, deployments, task runners.
 
 Environment defaults for the offline product are set here, before prefect and litellm are
 imported: litellm's local price map (it fetches one at import otherwise), no Prefect

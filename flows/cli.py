@@ -24,12 +24,13 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 import flows  # noqa: F401  (sets the offline environment defaults first)
-from elad_core.config import (DataConfig, RunnerConfig, SelectionConfig, TeacherConfig,
-                              TrainConfig, load_config)
-from elad_core.data import EMBEDDED
+from elad_core.elad.config import DataConfig, RunnerConfig, SelectionConfig, load_config
+from elad_core.elad.data import EMBEDDED
+from elad_core.elad.selectors import SELECTORS
 from elad_core.errors import EladError
 from elad_core.evokd.config import EvoKDDataConfig, EvoKDLoopConfig, EvoKDStudentConfig
-from elad_core.selectors import SELECTORS
+from elad_core.student.config import TrainConfig
+from elad_core.teacher.config import TeacherConfig
 from flows.watchdog import start_watchdog
 
 
@@ -154,11 +155,11 @@ def run(
     }
     try:
         cfg = load_config(config, overrides)
-        from elad_core.preflight import preflight
+        from elad_core.elad.preflight import preflight
 
         preflight(cfg)  # bad data, options or key: one line, exit 2, nothing written
         start_watchdog()  # no process of this run outlives it, even after SIGKILL
-        from flows.active_distillation import active_distillation
+        from flows.elad.loop import active_distillation
 
         t0 = time.perf_counter()
         # the pre-flight above ran before anything was written: the flow skips its copy
@@ -202,7 +203,7 @@ def plan(
                  "max_teacher_tokens": max_teacher_tokens, "max_cost_usd": max_cost_usd}
     try:
         from elad_core.budget import estimator_for, plan_rounds, read_history
-        from elad_core.preflight import pool_questions
+        from elad_core.elad.preflight import pool_questions
 
         cfg = load_config(config, overrides)
         questions = pool_questions(cfg)
@@ -249,9 +250,9 @@ def teacher_server(
 ) -> None:
     """Serve the oracle teacher (an offline test double answering from gold rationales)."""
     try:
-        from elad_core.data import load_examples
-        from elad_core.teacher_oracle import OracleJudge
-        from elad_core.teacher_oracle_server import FaultConfig, serve_forever
+        from elad_core.elad.data import load_examples
+        from elad_core.teacher.oracle.judge import OracleJudge
+        from elad_core.teacher.oracle.server import FaultConfig, serve_forever
 
         examples = [e for s in splits.split(",") for e in load_examples(dataset, s.strip())]
         faults = FaultConfig(latency_s=latency_s, error_rate=error_rate,
@@ -281,7 +282,7 @@ def arithmetic_task(
 
     A CPU-learnable measuring instrument; run on it with `elad run --dataset OUT`.
     """
-    from elad_core.arithmetic_task import write_dataset
+    from elad_core.synthetic.arithmetic import write_dataset
 
     if pool < 1 or test < 1:
         _fail(EladError("--pool and --test must be at least 1"))
@@ -372,7 +373,7 @@ def evokd(
         cfg = load_evokd_config(config, overrides)
         evokd_preflight(cfg)  # bad data, options or key: one line, exit 2, nothing written
         start_watchdog()  # no process of this run outlives it, even after SIGKILL
-        from flows.evokd_distillation import evokd_distillation
+        from flows.evokd.loop import evokd_distillation
 
         t0 = time.perf_counter()
         summary = evokd_distillation(cfg, return_state=True).result(raise_on_failure=False)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from elad_core.config import RunConfig
+from elad_core.elad.config import RunConfig
 from elad_core.errors import ConfigError, EladError
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -134,7 +134,7 @@ def serve(config: RunConfig, name: str = "elad-serve", cron: str | None = None,
     api_url()
     from prefect.types.entrypoint import EntrypointType
 
-    from flows.active_distillation import active_distillation
+    from flows.elad.loop import active_distillation
 
     config = config.model_copy(update={"runs_dir": config.runs_dir.resolve()})
     active_distillation.serve(name=name, cron=cron, tags=tags or ["elad"], limit=limit,

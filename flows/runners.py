@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from elad_core.config import RunnerConfig
+from elad_core.elad.config import RunnerConfig
 
 try:  # a Dask worker plugin; without distributed installed only "sequential" works
     from distributed import WorkerPlugin

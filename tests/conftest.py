@@ -13,10 +13,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]  # the checkout
+FIXTURES = ROOT / "tests" / "fixtures"
 # Small copies of the paper's datasets in their on-disk formats (tests/fixtures/datasets/README.md)
-FIXTURE_DATA = Path(__file__).resolve().parent / "fixtures" / "datasets"
+FIXTURE_DATA = FIXTURES / "datasets"
 # The full reference copies beside a checkout (<project>/../shared/data): optional extras only
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = ROOT.parent / "shared" / "data"
 needs_shared = pytest.mark.skipif(not SHARED_DATA.is_dir(),
                                   reason="../shared/data not present (reference copies)")
 
@@ -60,3 +62,32 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+# A tiny embedded student (1 layer, hidden 32) and GSM8K pairs to build it on: the student
+# tests (tests/student) and the multi-process training test (tests/flows/test_scale_out.py)
+TINY_STUDENT = {"vocab_size": 320, "hidden_size": 32, "num_layers": 1, "num_heads": 2,
+                "intermediate_size": 64, "max_position_embeddings": 256}
+
+
+def gsm8k_examples(n: int = 50) -> list:
+    """The first n questions of the embedded GSM8K train split as Examples."""
+    import json
+
+    from elad_core import SHIPPED_DATA
+    from elad_core.elad.parsing import split_rationale
+    from elad_core.elad.records import Example
+
+    lines = (SHIPPED_DATA / "gsm8k" / "train.jsonl").read_text(encoding="utf-8").splitlines()
+    out = []
+    for i, row in enumerate(json.loads(line) for line in lines[:n]):
+        steps, answer = split_rationale(row["answer"])
+        out.append(Example(f"q{i}", row["question"], steps, answer))
+    return out
+
+
+def student_pair(ex) -> tuple[str, str]:
+    """(prompt, target) of an Example as the student trains on it."""
+    from elad_core.elad.prompts import student_prompt, student_target
+
+    return student_prompt(ex.question), student_target(ex.rationale, ex.answer)

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from elad_core.budget import (
     CLEAR_TURNS,
     STEP_TOKENS,
+    BatchGate,
     Budget,
     Estimator,
     Usage,
@@ -21,7 +22,7 @@ from elad_core.budget import (
     round_refusal,
     round_sizes,
 )
-from elad_core.config import RunConfig
+from elad_core.elad.config import RunConfig
 
 
 def _price(prompt: float, completion: float) -> float:
@@ -78,8 +79,9 @@ def test_round_and_batch_refusals():
 def test_a_round_run_on_its_own_builds_its_budget_state(tmp_path):
     """distill_round without the loop's budget state (issue #14) builds it from the run
     folder's manifests, so its batches are still checked against the budgets."""
-    from elad_core.records import Example
-    from flows.distill_round import _missing_plan
+    from elad_core.elad.records import Example
+    from elad_core.refs import DataRefs, RoundState, StudentRef
+    from flows.elad.round import _budget_from_run_folder
 
     cfg = RunConfig.model_validate(tiny_config(tmp_path, max_teacher_tokens=5000))
     round0 = cfg.run_dir / "round_000"
@@ -93,13 +95,17 @@ def test_a_round_run_on_its_own_builds_its_budget_state(tmp_path):
         {"round": 2, "annotator": "clear", "selected": 4, "teacher_tokens": 10**6,
          "cost_usd": 0.0}))
     pool = [Example(f"q{i}", f"What is {i} + {i}?", "", str(2 * i)) for i in range(24)]
-    plan = _missing_plan(cfg, 1, {"annotated": [f"q{i}" for i in range(8)]}, pool)
-    assert plan["spent"] == [4000, 0.0]
-    assert plan["per_annotation"][0] > 0 and plan["estimate"]["basis"].startswith("a priori")
+    state = RoundState(data=DataRefs(pool="p", pool_sha="s", eval="e", eval_sha="t"),
+                       student=StudentRef(base="b", base_sha="b"),
+                       annotated=tuple(f"q{i}" for i in range(8)))
+    plan = _budget_from_run_folder(cfg, 1, state, pool)
+    assert plan.spent == Usage(4000, 0.0)
+    assert plan.per_annotation.teacher_tokens > 0 and plan.estimate["basis"].startswith("a priori")
     # 1,000 tokens left: a CLEAR batch of 4 (estimated a priori) is refused before it is sent
-    why = batch_refusal(Budget.from_config(cfg), Usage(*plan["spent"]), Usage(), 0,
-                        Usage(*plan["per_annotation"]), 4)
+    why = batch_refusal(Budget.from_config(cfg), plan.spent, Usage(), 0, plan.per_annotation, 4)
     assert why and "max_teacher_tokens=5000" in why
+    gate = BatchGate(Budget.from_config(cfg), plan.spent, plan.per_annotation)
+    assert not gate.allows(4) and gate.stop == why
 
 
 def test_round_sizes_stop_at_an_exhausted_pool():
@@ -136,7 +142,7 @@ def test_elad_plan_estimates_and_writes_nothing(tmp_path):
 @pytest.mark.slow
 def test_budget_smaller_than_one_round_stops_before_the_first_teacher_call(
         prefect_harness, tmp_path):
-    from flows.active_distillation import active_distillation
+    from flows.elad.loop import active_distillation
 
     cfg = RunConfig.model_validate(tiny_config(tmp_path, run_name="budget-stop",
                                                max_teacher_tokens=500))
@@ -152,9 +158,9 @@ def test_budget_smaller_than_one_round_stops_before_the_first_teacher_call(
 
 
 def test_a_dollar_budget_needs_prices():
-    from elad_core.config import load_config
+    from elad_core.elad.config import load_config
+    from elad_core.elad.preflight import check_teacher
     from elad_core.errors import ConfigError
-    from elad_core.preflight import check_teacher
 
     unpriced = {"teacher.model": "openai/my-local-vllm", "max_cost_usd": 1.0}
     with pytest.raises(ConfigError, match="teacher.input_cost_per_1m_usd"):

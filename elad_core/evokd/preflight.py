@@ -1,4 +1,4 @@
-"""EvoKD pre-flight: everything checkable before a run writes anything (as elad_core.preflight).
+"""EvoKD pre-flight: everything checkable before a run writes anything (as elad_core.elad.preflight).
 
 Both splits are loaded and the seeds / eval subset / reserve drawn exactly as the data task
 will (a bad row is a DataError naming file:line: field), the teacher's key variable and
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from elad_core.elad.preflight import check_teacher
 from elad_core.errors import ConfigError, DataError
 from elad_core.evokd.config import EvoKDConfig
 from elad_core.evokd.data import prepare_task, split_files, split_path
 from elad_core.files import hash_file
-from elad_core.preflight import check_teacher
 
 
 def evokd_preflight(config: EvoKDConfig) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """The student: build the embedded tiny model, load any HF causal LM (+ adapter), sample
 explanations, probe answers for EGSS, and fine-tune (full or LoRA).
 
-The only package (with elad_core.evaluation) that imports torch, transformers, peft and
+The only package (with elad_core.student.evaluation) that imports torch, transformers, peft and
 tokenizers. Source: docs/design.md §2 steps 1, 2 (probes), 6 and §5.
 """
 

@@ -17,8 +17,8 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from elad_core.config import EmbeddedStudentConfig
 from elad_core.errors import ConfigError, DataError
+from elad_core.student.config import EmbeddedStudentConfig
 from elad_core.student.model import atomic_dir
 
 log = logging.getLogger(__name__)

@@ -18,9 +18,9 @@ import torch
 from tqdm.auto import tqdm
 from transformers import StaticCache, StoppingCriteria, StoppingCriteriaList
 
-from elad_core.parsing import ANSWER_MARK, parse_answer
-from elad_core.prompts import student_prompt
-from elad_core.records import Sample
+from elad_core.elad.parsing import ANSWER_MARK, parse_answer
+from elad_core.elad.prompts import student_prompt
+from elad_core.elad.records import Sample
 
 
 @dataclass
@@ -98,7 +98,7 @@ def _decode_rows(
     generate() would reuse the longest cache of earlier calls, and attention over a longer
     padded cache rounds differently, so a shard's samples would depend on which calls the
     process made before it (a resumed run or a Dask worker would sample differently; caught
-    by tests/test_scale_out.py and tests/test_crash_resume.py).
+    by tests/flows/test_scale_out.py and tests/flows/test_crash_resume.py).
     `disable_compile`: no automatic torch.compile on GPUs (one compile per batch shape).
     """
     input_ids, mask = _left_pad(rows, tok.pad_token_id, model.device)

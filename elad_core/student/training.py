@@ -29,15 +29,15 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from elad_core.config import TrainConfig
 from elad_core.errors import ConfigError, DataError, EladError
-from elad_core.student.precision import precision_name, use_bf16
+from elad_core.student.config import TrainConfig
 from elad_core.student.model import (
     atomic_dir,
     is_adapter_dir,
     load_causal_lm,
     load_tokenizer,
 )
+from elad_core.student.precision import precision_name, use_bf16
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,60 @@
+"""What every config of the product shares: strict pydantic models (unknown keys are
+rejected) and loading from YAML plus dotted-key overrides with errors naming the file and
+the option."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from elad_core.errors import ConfigError
+
+
+class StrictModel(BaseModel):
+    """A config section: unknown keys are an error, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _format_validation(err: ValidationError, source: str) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"]) or "(config)"
+        parts.append(f"{source}: option '{loc}': {e['msg']}")
+    return "; ".join(parts)
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def load_model(model: type[_M], path: Path | None = None,
+               overrides: dict[str, Any] | None = None) -> _M:
+    """A pydantic config `model` from an optional YAML file plus dotted-key overrides (None
+    values ignored); ConfigError naming the file and the option on any invalid or unknown key."""
+    data: dict[str, Any] = {}
+    source = "config"
+    if path is not None:
+        source = str(path)
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: top level must be a mapping of options")
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        node = data
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(exc, source)) from None

@@ -1,0 +1,154 @@
+"""Typed run configuration: one `RunConfig` is the flow parameter.
+
+Groups DataConfig, StudentConfig, SelectionConfig, TeacherConfig, TrainConfig, EvalConfig,
+RunnerConfig.
+Unknown keys are rejected. The same config loads from YAML, the CLI and a deployment.
+Defaults are the embedded demo of docs/design.md §2 (GSM8K subset, tiny student, oracle teacher).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from elad_core.config_base import StrictModel, load_model
+from elad_core.student.config import EmbeddedStudentConfig, TrainConfig
+from elad_core.teacher.config import TeacherConfig
+
+
+class DataConfig(StrictModel):
+    dataset: str = "gsm8k"  # "gsm8k" (embedded copy), a .jsonl path, or a hub dataset id
+    hub_config: str | None = "main"  # hub dataset config name (GSM8K's is "main")
+    pool_split: str = "train"  # unlabelled pool (gold is used only by the oracle teacher)
+    eval_split: str = "test"  # held-out evaluation split
+    pool_size: int | None = Field(512, ge=1)  # seeded subset of the pool; None = all
+    eval_size: int | None = Field(100, ge=1)  # seeded subset of the eval split; None = all
+    # source format: gsm8k (JSONL question/answer), aqua, esnli, commonsenseqa (+ CoS-E),
+    # strategyqa (evaluation only), anli, or jsonl / csv files read with `fields`
+    format: Literal["gsm8k", "aqua", "esnli", "commonsenseqa", "strategyqa", "anli", "jsonl"] = "gsm8k"
+    fields: dict[str, str] = {}  # jsonl format: {question, answer, rationale} -> column names
+    # evaluate on another source (e.g. StrategyQA, evaluation only); None = same as the pool
+    eval_dataset: str | None = None
+    eval_format: Literal["gsm8k", "aqua", "esnli", "commonsenseqa", "strategyqa", "anli",
+                         "jsonl"] | None = None
+    # answer family; None = the format's own (gsm8k number, aqua / commonsenseqa option,
+    # esnli / anli label, strategyqa yesno); jsonl needs it set
+    family: Literal["number", "option", "label", "yesno"] | None = None
+
+    @property
+    def answer_family(self) -> str:
+        from elad_core.elad.loaders import FORMAT_FAMILY
+
+        return self.family or FORMAT_FAMILY.get(self.format) or "number"
+
+
+
+
+class StudentConfig(StrictModel):
+    model: str = "embedded"  # "embedded", a hub id or a local path of a causal LM
+    embedded: EmbeddedStudentConfig = EmbeddedStudentConfig()
+    k_samples: int = Field(4, ge=1)  # K explanations per question (docs/design.md §2.2)
+    temperature: float = Field(0.7, gt=0)  # τ for sampling
+    max_new_tokens: int = Field(160, ge=8)  # per explanation
+    generate_batch_size: int = Field(64, ge=1)  # sequences per generate() call
+    shard_questions: int = Field(128, ge=1)  # questions per cached sampling task
+    probe_max_new_tokens: int = Field(8, ge=1)  # EGSS probe decode length
+    probe_batch_size: int = Field(128, ge=1)
+    max_probe_steps: int = Field(12, ge=1)  # probes use at most this many steps per sample
+    device: str = "cpu"
+    # Prefect global concurrency limit held while the student samples, probes, trains and
+    # evaluates (one slot per round step; e.g. "elad-gpu" with 1 slot per GPU box). None: none.
+    concurrency_limit: str | None = None
+
+
+class SelectionConfig(StrictModel):
+    selector: str = "egss"  # see elad_core.elad.selectors.SELECTORS
+    seed_size: int = Field(128, ge=1)  # B0: random questions annotated with CoT in round 0
+    per_round: int = Field(64, ge=1)  # B: questions selected per later round
+    egss_lambda: float = Field(1.0, ge=0)  # EGSS = U_inter + λ·U_intra
+
+    @field_validator("selector")
+    @classmethod
+    def _known_selector(cls, name: str) -> str:
+        from elad_core.elad.selectors import SELECTORS
+
+        if name not in SELECTORS:
+            raise ValueError(f"unknown selector {name!r}; choose one of "
+                             f"{', '.join(map(repr, SELECTORS))}")
+        return name
+
+
+
+
+
+
+
+
+class EvalConfig(StrictModel):
+    max_new_tokens: int = Field(160, ge=8)  # greedy explanation length cap
+    batch_size: int = Field(64, ge=1)
+    max_length: int = Field(512, ge=16)  # held-out loss: prompt + gold target tokens
+
+
+class RunnerConfig(StrictModel):
+    """Where a round's student sampling / EGSS probe shards run (README "Scaling").
+
+    "sequential": one shard after another in the flow's process (the default). "dask": the
+    shards are submitted concurrently to a Dask cluster through prefect-dask's
+    DaskTaskRunner: a local cluster of `n_workers` processes started for the run, or the
+    running scheduler at `address`. Each worker process runs one shard at a time (sampling
+    seeds torch's process-wide RNG), so results are identical either way (same seeds).
+    """
+
+    kind: Literal["sequential", "dask"] = "sequential"
+    # a running scheduler (`dask scheduler`), e.g. "tcp://10.0.0.5:8786", whose workers were
+    # started with `--nthreads 1`; None = a local cluster on 127.0.0.1 started and stopped
+    # with the run (kind "dask" only)
+    address: str | None = None
+    n_workers: int = Field(2, ge=1)  # local cluster: worker processes (one shard at a time each)
+    torch_threads: int = Field(1, ge=1)  # local cluster: torch intra-op threads per worker
+    # processes of the training step, data parallel through accelerate (one per GPU: `accelerate
+    # launch --multi_gpu`; on CPU torchrun + gloo); 1 = in the flow's process (default)
+    train_processes: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _address_needs_dask(self) -> "RunnerConfig":
+        if self.address and self.kind != "dask":
+            raise ValueError(f"address {self.address!r} needs kind 'dask', got {self.kind!r}")
+        return self
+
+
+class RunConfig(StrictModel):
+    run_name: str = Field("gsm8k-demo", pattern=r"^[A-Za-z0-9_.-]+$")
+    runs_dir: Path = Path("runs")
+    seed: int = 0
+    rounds: int = Field(3, ge=1)  # round 0 (seed) + rounds-1 active rounds
+    # budgets: the run stops at a round boundary before an (estimated) round would exceed
+    # one, and stops sending teacher batches inside a round once the next would
+    max_teacher_tokens: int | None = Field(None, ge=1)  # whole run
+    max_cost_usd: float | None = Field(None, gt=0)
+    max_round_teacher_tokens: int | None = Field(None, ge=1)  # each round
+    max_round_cost_usd: float | None = Field(None, gt=0)
+    data: DataConfig = DataConfig()
+    student: StudentConfig = StudentConfig()
+    selection: SelectionConfig = SelectionConfig()
+    teacher: TeacherConfig = TeacherConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+    runner: RunnerConfig = RunnerConfig()  # where sampling / probe shards run (scale-out)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.runs_dir / self.run_name
+
+
+
+def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Build a RunConfig from an optional YAML file plus dotted-key overrides.
+
+    overrides: {"selection.selector": "random", ...}; None values are ignored.
+    Raises ConfigError naming the file and the option on any invalid or unknown key.
+    """
+    return load_model(RunConfig, path, overrides)

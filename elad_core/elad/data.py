@@ -1,0 +1,161 @@
+"""GSM8K-format data loading on top of `datasets` (docs/design.md §2.1).
+
+A source is the embedded GSM8K copy (`gsm8k`, MIT, shipped in elad_core/data/gsm8k), a
+folder holding `<split>.jsonl`, a `.jsonl` file given as the split, or a hub dataset id.
+Rows are JSON objects with `question` and `answer` (steps, last line `#### N`). Every bad
+row is a DataError naming file, line and field; nothing is skipped silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from elad_core import SHIPPED_DATA
+from elad_core.elad.parsing import normalize_answer, split_rationale
+from elad_core.elad.records import Example
+from elad_core.errors import DataError
+
+EMBEDDED_DIR = SHIPPED_DATA
+MAX_QUESTION_CHARS = 20_000  # a longer "question" is a broken row (GSM8K's longest: ~1,000)
+EMBEDDED = {"gsm8k": EMBEDDED_DIR / "gsm8k"}
+
+
+def question_id(question: str) -> str:
+    """Stable id: 'q' + 12 hex chars of sha1 over the lower-cased, whitespace-collapsed text."""
+    norm = " ".join(question.lower().split())
+    return "q" + hashlib.sha1(norm.encode("utf-8")).hexdigest()[:12]
+
+
+def resolve_split(dataset: str, split: str) -> Path | None:
+    """Local file for (dataset, split), or None when `dataset` should be read from the hub."""
+    if split.endswith((".jsonl", ".json")):
+        return Path(split)
+    if dataset in EMBEDDED:
+        return EMBEDDED[dataset] / f"{split}.jsonl"
+    path = Path(dataset)
+    if path.is_dir():
+        return path / f"{split}.jsonl"
+    if path.suffix in (".jsonl", ".json") or path.exists():
+        return path
+    return None
+
+
+def source_fingerprint(dataset: str, splits: list[str]) -> dict[str, str]:
+    """What decides a load's content: sha256 of each local split file, or the hub id.
+
+    Used as a cache key by the data task (docs/design.md §3: cache on content, not on names).
+    """
+    from elad_core.files import hash_file
+
+    out = {}
+    for split in splits:
+        path = resolve_split(dataset, split)
+        out[split] = hash_file(path) if path is not None and path.is_file() else f"hub:{dataset}"
+    return out
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[str, dict]]:
+    """("file:line", row) for each line of a JSONL file of objects (row i is line i).
+
+    Raises DataError naming file:line on a missing file, non-UTF-8 bytes, an empty line,
+    invalid JSON or a line that is not an object.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            where = f"{path}:{lineno}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{where}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+            if not line.strip():
+                raise DataError(f"{where}: empty line")
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{where}: not valid JSON: {exc.msg}") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{where}: expected a JSON object")
+            yield where, row
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    """Every row of a GSM8K-format JSONL file, each validated; DataError at the first bad one."""
+    rows = []
+    for where, row in iter_jsonl(path):
+        _check_row(row, where)
+        rows.append(row)
+    return rows
+
+
+def _check_row(row: dict, where: str) -> None:
+    for field in ("question", "answer"):
+        value = row.get(field)
+        if value is None:
+            raise DataError(f"{where}: field '{field}' is missing")
+        if not isinstance(value, str):
+            raise DataError(f"{where}: field '{field}' is not a string "
+                            f"(got {type(value).__name__})")
+        if not value.strip():
+            raise DataError(f"{where}: field '{field}' is empty")
+    if len(row["question"]) > MAX_QUESTION_CHARS:
+        raise DataError(f"{where}: field 'question' is {len(row['question']):,} characters long, "
+                        f"over the limit of {MAX_QUESTION_CHARS:,}")
+    _, raw = split_rationale(row["answer"])
+    if raw is None:
+        raise DataError(f"{where}: field 'answer' has no final '#### <answer>' line")
+
+
+def _to_examples(rows: list[dict], where: str, family: str) -> list[Example]:
+    examples: list[Example] = []
+    seen: dict[str, int] = {}
+    for index, row in enumerate(rows, start=1):
+        loc = f"{where}:{index}"
+        _check_row(row, loc)
+        steps, raw = split_rationale(row["answer"])
+        answer = normalize_answer(raw or "", family)
+        if answer is None:
+            raise DataError(f"{loc}: field 'answer': cannot read a {family} from {raw!r}")
+        qid = question_id(row["question"])
+        if qid in seen:
+            raise DataError(f"{loc}: field 'question' duplicates line {seen[qid]} (id {qid})")
+        seen[qid] = index
+        examples.append(Example(qid, row["question"].strip(), steps, answer, family))
+    return examples
+
+
+def load_examples(
+    dataset: str, split: str, hub_config: str | None = None, family: str = "number"
+) -> list[Example]:
+    """All examples of one split, in file order.
+
+    Returns list[Example] (len = rows). Raises DataError (file:line: field ...) on bad input.
+    """
+    path = resolve_split(dataset, split)
+    if path is not None:  # read here: line numbers stay exact, no cache is written
+        return _to_examples(_read_jsonl(path), str(path), family)
+    import datasets  # heavy import, kept local
+
+    try:
+        ds = datasets.load_dataset(dataset, hub_config, split=split)
+    except Exception as exc:  # hub errors are many and deep: one clear line instead
+        raise DataError(
+            f"dataset {dataset!r} split {split!r}: not a local file or folder, and the hub "
+            f"load failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+        ) from None
+    return _to_examples(ds.to_list(), f"{dataset}[{split}] row", family)
+
+
+def subset(examples: list[Example], size: int | None, seed: int) -> list[Example]:
+    """A seeded random subset of `size` examples (file order kept); all when size is None."""
+    if size is None or size >= len(examples):
+        return list(examples)
+    keep = np.sort(np.random.default_rng(seed).permutation(len(examples))[:size])
+    return [examples[i] for i in keep]

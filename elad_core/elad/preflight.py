@@ -1,0 +1,93 @@
+"""Pre-flight: check that a run can start before anything is written (docs/design.md §3).
+
+A bad input file, an invalid option or a missing API key must end with one clear line and
+leave the run directory untouched, so everything a run reads is checked first: every row
+of the pool and eval sources (each loaded exactly as the data task will load it, so a bad
+row is a DataError naming file, line and field), and the teacher's key variable. Hub
+datasets are left to the data task (checking them would mean downloading them twice).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+from elad_core.elad.config import DataConfig, RunConfig
+from elad_core.errors import ConfigError
+
+
+class Source(NamedTuple):
+    """Where one of the run's splits comes from."""
+
+    name: str  # "pool" | "eval"
+    format: str
+    dataset: str
+    split: str
+    size: int | None
+
+
+def sources(dc: DataConfig) -> list[Source]:
+    """The pool and eval sources of a data config (eval may be another dataset / format)."""
+    return [Source("pool", dc.format, dc.dataset, dc.pool_split, dc.pool_size),
+            Source("eval", dc.eval_format or dc.format, dc.eval_dataset or dc.dataset,
+                   dc.eval_split, dc.eval_size)]
+
+
+def _is_local(src: Source) -> bool:
+    from elad_core.elad.data import resolve_split
+
+    return src.format != "gsm8k" or resolve_split(src.dataset, src.split) is not None
+
+
+def check_data(dc: DataConfig) -> dict[str, int]:
+    """Load every local source as the data task will; {name: rows} of those checked.
+
+    Raises DataError (file:line: field ...) at the first bad row, or for a missing file.
+    """
+    from elad_core.elad.loaders import load_split
+
+    rows = {}
+    for src in sources(dc):
+        if _is_local(src):
+            examples = load_split(src.format, src.dataset, src.split, dc.answer_family,
+                                  dc.fields, dc.hub_config)
+            rows[src.name] = len(examples)
+    return rows
+
+
+def check_teacher(config: RunConfig) -> None:
+    """The teacher's key variable is set when one is named, and a dollar budget has prices
+    to count with. Raises ConfigError."""
+    name = config.teacher.api_key_env
+    if name and not os.environ.get(name):
+        raise ConfigError(f"option 'teacher.api_key_env': environment variable {name} is not "
+                          "set; export it with the provider's API key")
+    if config.max_cost_usd is not None or config.max_round_cost_usd is not None:
+        from elad_core.teacher.pricing import pricing_client
+
+        if pricing_client(config.teacher).price_usd(1e6, 1e6) <= 0:
+            raise ConfigError(
+                f"option 'max_cost_usd': litellm has no price for teacher "
+                f"{config.teacher.model!r}, so dollars cannot be counted; set "
+                "teacher.input_cost_per_1m_usd and teacher.output_cost_per_1m_usd")
+
+
+def preflight(config: RunConfig) -> dict[str, int]:
+    """Everything checkable before a run writes anything; returns {source: rows checked}.
+
+    Raises DataError or ConfigError with a one-line message.
+    """
+    check_teacher(config)
+    return check_data(config.data)
+
+
+def pool_questions(config: RunConfig) -> list[str]:
+    """The questions of the run's pool (its seeded subset), loaded as the data task does."""
+    from elad_core.elad.data import subset
+    from elad_core.elad.loaders import load_split
+
+    dc = config.data
+    pool = sources(dc)[0]
+    examples = load_split(pool.format, pool.dataset, pool.split, dc.answer_family, dc.fields,
+                          dc.hub_config)
+    return [e.question for e in subset(examples, pool.size, config.seed)]

@@ -1,0 +1,99 @@
+"""Held-out evaluation of the student: greedy decoding, exact answer match (docs/design.md §2 step 7).
+
+An answer is read from the closing `#### <answer>` line and normalised per answer family
+(parsing.normalize_answer) before it is compared with the normalised gold answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from elad_core.elad.parsing import normalize_answer, parse_answer
+from elad_core.elad.records import Example
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalResult:
+    """n: examples evaluated; accuracy: share correct, in [0, 1] (examples without gold count
+    as wrong); parse_rate: share of predictions with a parsable answer, in [0, 1];
+    predictions: one dict per example, in input order, with keys question_id, prediction
+    (the greedy explanation text), answer (normalised or None), gold, correct."""
+
+    n: int
+    accuracy: float
+    parse_rate: float
+    predictions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def score_predictions(
+    examples: list[Example], texts: list[str], family: str = "number"
+) -> EvalResult:
+    """Exact-match bookkeeping of greedy explanation `texts` against `examples`' gold answers."""
+    predictions = []
+    for ex, text in zip(examples, texts, strict=True):
+        answer = parse_answer(text, family).answer
+        gold = normalize_answer(ex.answer, family) if ex.answer is not None else None
+        correct = answer is not None and gold is not None and answer == gold
+        predictions.append({"question_id": ex.id, "prediction": text, "answer": answer,
+                            "gold": gold, "correct": correct})
+    n = len(predictions)
+    missing = sum(p["gold"] is None for p in predictions)
+    if missing:
+        log.warning("%d of %d evaluation examples have no gold answer; counted as wrong", missing, n)
+    accuracy = sum(p["correct"] for p in predictions) / n if n else 0.0
+    parse_rate = sum(p["answer"] is not None for p in predictions) / n if n else 0.0
+    return EvalResult(n, accuracy, parse_rate, predictions)
+
+
+def evaluate(
+    model: Any, tok: Any, examples: list[Example], max_new_tokens: int, batch_size: int,
+    family: str = "number", progress: bool = False,
+) -> EvalResult:
+    """Greedy-decode every example's question and score exact answer matches.
+
+    max_new_tokens: explanation length cap (tokens); batch_size: sequences per generate().
+    """
+    from elad_core.student.sampling import greedy_explanations
+
+    texts = greedy_explanations(model, tok, [ex.question for ex in examples], max_new_tokens,
+                                batch_size, progress=progress)
+    result = score_predictions(examples, texts, family)
+    log.info("evaluated %d examples: accuracy %.3f, parse rate %.3f",
+             result.n, result.accuracy, result.parse_rate)
+    return result
+
+
+def heldout_loss(
+    model: Any, tok: Any, examples: list[Example], max_length: int, batch_size: int
+) -> float | None:
+    """Mean cross-entropy (nats per target token) of the gold rationale + answer, teacher-forced.
+
+    A generalisation signal independent of decoding: unlike the training loss it cannot fall
+    by memorising the annotated set. None when no example has a gold rationale.
+    """
+    import torch
+
+    from elad_core.elad.prompts import student_prompt, student_target
+    from elad_core.student.training import collate, encode_examples
+
+    pairs = [(student_prompt(e.question), student_target(e.rationale, e.answer))
+             for e in examples if e.answer is not None and e.rationale]
+    if not pairs:
+        return None
+    encoded = encode_examples(tok, pairs, max_length)
+    total, count = 0.0, 0
+    with torch.inference_mode():
+        for i in range(0, len(encoded), batch_size):
+            batch = collate(encoded[i:i + batch_size], tok.pad_token_id)
+            logits = model(input_ids=batch["input_ids"].to(model.device),
+                           attention_mask=batch["attention_mask"].to(model.device)).logits
+            labels = batch["labels"].to(model.device)[:, 1:]
+            loss = torch.nn.functional.cross_entropy(
+                logits[:, :-1].float().reshape(-1, logits.size(-1)), labels.reshape(-1),
+                ignore_index=-100, reduction="sum")
+            total, count = total + loss.item(), count + int((labels != -100).sum())
+    return total / max(count, 1)

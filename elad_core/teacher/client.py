@@ -1,0 +1,358 @@
+"""The narrow teacher client (docs/design.md §2.3, §3): one async `chat` call through litellm.
+
+Any provider litellm speaks to works (OpenAI, Anthropic, vLLM, Ollama, ...); the offline oracle
+teacher is reached the same way (`openai/oracle` on a loopback `api_base`). Concurrency is
+bounded by a semaphore; litellm's own retries are OFF (retries live in the Prefect task layer);
+errors are mapped to TransientTeacherError (retry) or PermanentTeacherError (record and move on).
+The API key comes from an environment variable (read at call time) or is handed over already
+resolved (a Prefect Secret block, resolved by the task); it is never logged or stored, and
+is redacted from error messages. Two seams: a `ReplyJournal` (a reply paid for is never paid
+again) and a `throttle` coroutine awaited before each request (client-side rate limits).
+
+Per-call CPU (issue #7, `benchmarks/throughput.py`): replies of concurrent requests are
+journaled in groups, one fsync per group in a worker thread, so the event loop never waits
+on the disk; the oracle's simulated prices are registered with litellm once, so litellm's own
+per-call cost lookup hits its price map instead of walking its fallbacks for an unknown model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+
+import litellm
+
+from elad_core.errors import (
+    ConfigError,
+    PermanentTeacherError,
+    TeacherAuthError,
+    TeacherError,
+    TransientTeacherError,
+)
+from elad_core.teacher.config import TeacherConfig
+from elad_core.teacher.journal import GroupCommit, ReplyJournal, request_key
+
+logger = logging.getLogger(__name__)
+litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" prints on every error
+
+ORACLE_MODEL = "openai/oracle"  # litellm model string of the offline oracle teacher (§2.4)
+# USD per 1M input / output tokens charged for the oracle (simulated: gpt-4o-mini list prices).
+ORACLE_SIMULATED_PRICES = (0.15, 0.60)
+_REGISTERED_PRICES: set[tuple[str, float, float]] = set()  # (model, in, out) litellm knows
+
+_TRANSIENT = (
+    litellm.RateLimitError,
+    litellm.ServiceUnavailableError,
+    litellm.InternalServerError,
+    litellm.BadGatewayError,
+    litellm.APIConnectionError,
+    litellm.Timeout,
+    TimeoutError,
+)
+_AUTH = (litellm.AuthenticationError, litellm.PermissionDeniedError)
+_PERMANENT = (
+    litellm.BadRequestError,
+    litellm.NotFoundError,
+    litellm.UnprocessableEntityError,
+)
+
+
+@dataclass(frozen=True)
+class TeacherReply:
+    """One teacher reply: its text, token usage as reported by the server, cost in USD."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+
+
+def retry_after_s(exc: BaseException) -> float | None:
+    """Seconds from a `Retry-After` / `retry-after-ms` response header of `exc`, else None.
+
+    Accepts delta-seconds (float) and HTTP-dates (RFC 9110 §10.2.3).
+    """
+    # litellm keeps the provider's headers on `litellm_response_headers` (its `response` is a
+    # rebuilt httpx.Response whose headers may be empty); plain openai errors only on `response`.
+    headers = (getattr(exc, "litellm_response_headers", None)
+               or getattr(getattr(exc, "response", None), "headers", None) or {})
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _status_of(exc: BaseException) -> int | None:
+    status = getattr(exc, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+class TeacherClient:
+    """Async chat client for one teacher model.
+
+    model: litellm model string ("openai/gpt-4o-mini", "anthropic/claude-...", "openai/oracle").
+    api_key_env: name of the environment variable holding the key (ConfigError if unset);
+    None -> "no-key" for the oracle, else litellm reads the provider's own variables.
+    api_key: the key itself, already resolved (e.g. from a Prefect Secret block); exclusive
+    with api_key_env. timeout_s: per request, seconds. Costs: USD per 1M tokens; None ->
+    litellm's price map (0.0 for models it does not know; the oracle: its simulated prices,
+    ORACLE_SIMULATED_PRICES). journal: replies already paid for
+    are served from it (no request) and new ones recorded in it. throttle: awaited with the
+    request's token occupancy (prompt + max_tokens) before each request is sent.
+    `requests_sent` counts every request attempted, `replayed` those served by the journal.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        api_base: str | None = None,
+        api_key_env: str | None = None,
+        timeout_s: float = 60,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        max_concurrency: int = 8,
+        input_cost_per_1m_usd: float | None = None,
+        output_cost_per_1m_usd: float | None = None,
+        api_key: str | None = None,
+        journal: ReplyJournal | None = None,
+        throttle: Callable[[int], Awaitable[None]] | None = None,
+    ):
+        if api_key_env and api_key:
+            raise ConfigError("teacher: give the API key by api_key_env or by api_key_secret, "
+                              "not both")
+        if api_key_env and not os.environ.get(api_key_env):
+            raise ConfigError(
+                f"teacher.api_key_env: environment variable {api_key_env} is not set; "
+                "export it with the provider's API key (the key itself never goes in a config)"
+            )
+        if max_concurrency < 1:
+            raise ConfigError(f"teacher.max_concurrency must be >= 1, got {max_concurrency}")
+        self.model = model
+        self.api_base = api_base
+        self.timeout_s = timeout_s
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.max_concurrency = max_concurrency
+        if model == ORACLE_MODEL and input_cost_per_1m_usd is None and output_cost_per_1m_usd is None:
+            input_cost_per_1m_usd, output_cost_per_1m_usd = ORACLE_SIMULATED_PRICES
+        self.input_cost_per_1m_usd = input_cost_per_1m_usd
+        self.output_cost_per_1m_usd = output_cost_per_1m_usd
+        self.requests_sent = 0
+        self._replayed_elsewhere = 0
+        self.journal = journal
+        self.throttle = throttle
+        self._api_key_env = api_key_env
+        self._api_key_value = api_key
+        self._semaphore: asyncio.Semaphore | None = None
+        self._semaphore_loop: asyncio.AbstractEventLoop | None = None
+        self._commit: GroupCommit | None = None
+        if model == ORACLE_MODEL:
+            _register_oracle_prices(input_cost_per_1m_usd, output_cost_per_1m_usd)
+
+    @property
+    def replayed(self) -> int:
+        """Replies served from the journal instead of a request (worker processes included)."""
+        return (self.journal.hits if self.journal is not None else 0) + self._replayed_elsewhere
+
+    def add_counts(self, requests_sent: int, replayed: int) -> None:
+        """Count requests sent and journal replays made for this client by worker processes."""
+        self.requests_sent += requests_sent
+        self._replayed_elsewhere += replayed
+
+    def worker_kwargs(self, **overrides) -> dict:
+        """Constructor arguments of an equivalent client for a worker process (no journal or
+        throttle; the key resolved, so the worker needs no environment or Prefect block)."""
+        return {"model": self.model, "api_base": self.api_base, "timeout_s": self.timeout_s,
+                "max_tokens": self.max_tokens, "temperature": self.temperature,
+                "max_concurrency": self.max_concurrency,
+                "input_cost_per_1m_usd": self.input_cost_per_1m_usd,
+                "output_cost_per_1m_usd": self.output_cost_per_1m_usd,
+                "api_key": self._api_key_value or (self._api_key() if self._api_key_env else None),
+                **overrides}
+
+    @classmethod
+    def from_config(cls, cfg: TeacherConfig, api_base: str | None, *, api_key: str | None = None,
+                    journal: ReplyJournal | None = None,
+                    throttle: Callable[[int], Awaitable[None]] | None = None) -> TeacherClient:
+        """Client for `cfg`; for model "oracle", `api_base` is the running oracle server's.
+
+        api_key: the resolved key of `cfg.api_key_secret` (the caller resolves the block).
+        """
+        oracle = cfg.model == "oracle"
+        # The oracle is a test double: it is billed at simulated gpt-4o-mini list prices so
+        # that dollar budgets and cost reports mean something offline.
+        sim_in, sim_out = (ORACLE_SIMULATED_PRICES if oracle else (None, None))
+        return cls(
+            model=ORACLE_MODEL if oracle else cfg.model,
+            api_base=api_base if oracle else (api_base or cfg.api_base),
+            api_key_env=cfg.api_key_env,
+            timeout_s=cfg.timeout_s,
+            max_tokens=cfg.max_tokens,
+            temperature=cfg.temperature,
+            max_concurrency=cfg.max_concurrency,
+            input_cost_per_1m_usd=cfg.input_cost_per_1m_usd if cfg.input_cost_per_1m_usd
+            is not None else sim_in,
+            output_cost_per_1m_usd=cfg.output_cost_per_1m_usd if cfg.output_cost_per_1m_usd
+            is not None else sim_out,
+            api_key=api_key, journal=journal, throttle=throttle,
+        )
+
+    def _api_key(self) -> str | None:
+        if self._api_key_value:
+            return self._api_key_value
+        if self._api_key_env:
+            key = os.environ.get(self._api_key_env)
+            if not key:
+                raise ConfigError(f"environment variable {self._api_key_env} is no longer set")
+            return key
+        return "no-key" if self.model == ORACLE_MODEL else None
+
+    def _bounded(self) -> asyncio.Semaphore:
+        """The semaphore of the running event loop (created lazily: asyncio.run makes new loops)."""
+        loop = asyncio.get_running_loop()
+        if self._semaphore is None or self._semaphore_loop is not loop:
+            self._semaphore = asyncio.Semaphore(self.max_concurrency)
+            self._semaphore_loop = loop
+            self._commit = None  # its futures and flusher belong to the old loop
+        return self._semaphore
+
+    def count_prompt_tokens(self, messages: list[dict]) -> int:
+        """Prompt tokens of `messages` by litellm's offline tokenizer for this model."""
+        return int(litellm.token_counter(model=self.model, messages=messages))
+
+    def price_usd(self, prompt_tokens: float, completion_tokens: float) -> float:
+        """USD for that usage: the configured prices, else litellm's price map, else 0.0."""
+        if self.input_cost_per_1m_usd is not None or self.output_cost_per_1m_usd is not None:
+            return (prompt_tokens * (self.input_cost_per_1m_usd or 0.0)
+                    + completion_tokens * (self.output_cost_per_1m_usd or 0.0)) / 1e6
+        try:
+            cost_in, cost_out = litellm.cost_per_token(
+                model=self.model, prompt_tokens=int(prompt_tokens),
+                completion_tokens=int(completion_tokens))
+            return float(cost_in + cost_out)
+        except Exception:  # noqa: BLE001 - unknown model: no price, not an error
+            return 0.0
+
+    async def chat(self, messages: list[dict]) -> TeacherReply:
+        """One chat request -> the reply text, token usage and cost.
+
+        A request already in the journal is answered from it (no request, the recorded
+        usage); a new reply is journaled before it is returned. Raises TransientTeacherError
+        (429 with `retry_after_s`, 5xx, connection errors, timeouts, unreadable bodies) or
+        PermanentTeacherError (400/401/403/404/422, with the server's message).
+        """
+        key = None
+        if self.journal is not None:
+            key = request_key(self.model, messages, self.temperature, self.max_tokens)
+            if (entry := self.journal.get(key)) is not None:
+                return TeacherReply(**entry)
+        async with self._bounded():
+            if self.throttle is not None:
+                await self.throttle(self.count_prompt_tokens(messages) + self.max_tokens)
+            api_key = self._api_key()
+            self.requests_sent += 1
+            try:
+                response = await litellm.acompletion(
+                    model=self.model,
+                    messages=messages,
+                    api_base=self.api_base,
+                    api_key=api_key,
+                    timeout=self.timeout_s,
+                    max_tokens=self.max_tokens,
+                    temperature=self.temperature,
+                    num_retries=0,
+                )
+            except Exception as exc:  # noqa: BLE001 - mapped or re-raised just below
+                raise self._map_error(exc) from None
+        reply = self._reply_of(response)
+        if key is not None:  # on disk (fsync'd, grouped with concurrent replies) before use
+            if self._commit is None or self._commit.journal is not self.journal:
+                self._commit = GroupCommit(self.journal)
+            await self._commit.put(key, asdict(reply))
+        return reply
+
+    def _redact(self, text: str) -> str:
+        """`text` with the API key (if any appears in it) replaced by '[redacted]'."""
+        try:
+            key = self._api_key()
+        except ConfigError:
+            return text
+        if key and len(key) >= 8:
+            text = text.replace(key, "[redacted]")
+        return text
+
+    def _map_error(self, exc: Exception) -> Exception:
+        """litellm / transport exception -> Transient- or PermanentTeacherError (others as is)."""
+        status = _status_of(exc)
+        where = f"teacher {self.model}"
+        text = self._redact(str(exc))
+        transient_status = status is not None and (status >= 500 or status in (408, 429))
+        if isinstance(exc, _TRANSIENT) or transient_status:
+            wait = retry_after_s(exc)
+            logger.info("%s: transient failure (HTTP %s): %s", where, status, text)
+            return TransientTeacherError(f"{where}: transient failure (HTTP {status}): {text}",
+                                         wait)
+        if isinstance(exc, _AUTH) or status in (401, 403):
+            return TeacherAuthError(f"{where}: the API key was rejected (HTTP {status}): {text}; "
+                                    "check teacher.api_key_env / teacher.api_key_secret")
+        if isinstance(exc, _PERMANENT) or (status is not None and 400 <= status < 500):
+            return PermanentTeacherError(f"{where}: request rejected (HTTP {status}): {text}")
+        return TeacherError(f"{where}: unexpected {type(exc).__name__}: {text}")
+
+    def _reply_of(self, response: litellm.ModelResponse) -> TeacherReply:
+        text = response.choices[0].message.content or ""
+        usage = getattr(response, "usage", None)
+        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+        return TeacherReply(text, prompt_tokens, completion_tokens,
+                            self._cost_usd(response, prompt_tokens, completion_tokens))
+
+    def _cost_usd(self, response: litellm.ModelResponse, prompt_tokens: int,
+                  completion_tokens: int) -> float:
+        """Configured per-1M prices if given, else litellm's price map, else 0.0."""
+        if self.input_cost_per_1m_usd is not None or self.output_cost_per_1m_usd is not None:
+            return self.price_usd(prompt_tokens, completion_tokens)
+        try:
+            return float(litellm.completion_cost(completion_response=response))
+        except Exception:  # noqa: BLE001 - unknown model: no price, not an error
+            logger.debug("no litellm price for %s; counting cost 0.0", self.model)
+            return 0.0
+
+
+def _register_oracle_prices(input_per_1m: float | None, output_per_1m: float | None) -> None:
+    """Tell litellm the oracle's simulated prices (once per process and price pair).
+
+    litellm prices every response itself; for a model missing from its price map ("oracle")
+    that lookup walks its name-generalisation fallbacks on every call (about a quarter of
+    litellm's per-call CPU measured here). Registered, the lookup is a hit, as for a real
+    provider's model. Costs we record still come from `price_usd` (the same numbers).
+    """
+    prices = (ORACLE_MODEL, input_per_1m or 0.0, output_per_1m or 0.0)
+    if prices in _REGISTERED_PRICES:
+        return
+    litellm.register_model({ORACLE_MODEL: {
+        "litellm_provider": "openai", "mode": "chat",
+        "input_cost_per_token": prices[1] / 1e6, "output_cost_per_token": prices[2] / 1e6,
+        # the oracle caches nothing; set, so litellm does not warn about missing cache prices
+        "cache_read_input_token_cost": 0.0, "cache_creation_input_token_cost": 0.0,
+    }})
+    _REGISTERED_PRICES.add(prices)

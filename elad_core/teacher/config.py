@@ -1,0 +1,85 @@
+"""The teacher section of every config (ELAD and EvoKD): model, endpoint, key source,
+concurrency, retries, rate limits, prices, and the oracle's injected faults
+(docs/design.md §2.4, §3)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from elad_core.config_base import StrictModel
+
+# the TeacherConfig fields that decide a teacher's reply (with the prompt version): the
+# cache key of every teacher task; endpoint, key, timeouts and concurrency are not in it
+REPLY_FIELDS = ("model", "temperature", "max_tokens", "input_cost_per_1m_usd",
+                "output_cost_per_1m_usd")
+
+
+class OracleFaultConfig(StrictModel):
+    """Faults the oracle teacher injects, seeded (docs/design.md §2.4); all off by default."""
+
+    latency_s: float = Field(0.0, ge=0)  # added to every request
+    error_rate: float = Field(0.0, ge=0, le=1)  # share answered with HTTP 500
+    rate_limit_rate: float = Field(0.0, ge=0, le=1)  # share answered 429 + Retry-After
+    timeout_rate: float = Field(0.0, ge=0, le=1)  # share held hang_s (the client times out)
+    drop_rate: float = Field(0.0, ge=0, le=1)  # share whose connection drops mid-body
+    malformed_rate: float = Field(0.0, ge=0, le=1)  # share answered 200 + truncated JSON
+    unparsable_rate: float = Field(0.0, ge=0, le=1)  # share answered 200 + a useless text
+    bad_request_rate: float = Field(0.0, ge=0, le=1)  # share answered 400 (permanent)
+    retry_after_s: float = Field(1.0, ge=0)
+    hang_s: float = Field(30.0, ge=0)  # how long a timeout fault holds a request
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _rates_sum(self) -> "OracleFaultConfig":
+        total = (self.error_rate + self.rate_limit_rate + self.timeout_rate + self.drop_rate
+                 + self.malformed_rate + self.unparsable_rate + self.bad_request_rate)
+        if total > 1.0 + 1e-9:
+            raise ValueError(f"the fault rates sum to {total:g}; at most 1 is possible")
+        return self
+
+
+class TeacherConfig(StrictModel):
+    model: str = "oracle"  # "oracle" (local test double) or any litellm model string
+    api_base: str | None = None  # e.g. http://127.0.0.1:8000/v1; set automatically for oracle
+    # the API key comes from an environment variable (its NAME here, never the key) or from
+    # a Prefect Secret block (its name; resolved inside the teacher task), not both
+    api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    api_key_secret: str | None = None
+    seed_annotator: Literal["cot", "clear", "clear_single"] = "cot"
+    annotator: Literal["cot", "clear", "clear_single"] = "clear"  # docs/design.md §2.3
+    max_concurrency: int = Field(8, ge=1)  # concurrent requests inside one batch
+    # worker processes a batch's requests are spread over, each with its own event loop
+    # (litellm's ~3 ms CPU per call caps one loop near 300 calls/s); 1 = in the task's process
+    processes: int = Field(1, ge=1)
+    batch_size: int = Field(16, ge=1)  # questions per cached teacher task
+    timeout_s: float = Field(60.0, gt=0)
+    max_tokens: int = Field(512, ge=16)
+    temperature: float = Field(0.0, ge=0)
+    retries: int = Field(4, ge=0)  # Prefect task retries for transient errors
+    retry_delay_s: float = Field(1.0, ge=0)  # first backoff; doubles each retry, with jitter
+    # client-side rate limits (Prefect global rate limits, created on first use); None: none
+    rpm_limit: int | None = Field(None, ge=1)  # requests per minute
+    tpm_limit: int | None = Field(None, ge=1)  # tokens per minute (prompt + max_tokens)
+    completion_tokens_estimate: int = Field(256, ge=1)  # per call, for budget estimates
+    # Prefect global concurrency limit held per teacher batch in flight, across all runs on a
+    # server (e.g. "elad-teacher-api"). None: no limit (ephemeral local runs need no setup).
+    concurrency_limit: str | None = None
+    input_cost_per_1m_usd: float | None = None  # None: litellm's price map (0 if unknown)
+    output_cost_per_1m_usd: float | None = None
+    filter_wrong_teacher: bool = False  # drop annotations disagreeing with gold (if gold)
+    max_clear_turns: int = Field(16, ge=1)
+    oracle: OracleFaultConfig = OracleFaultConfig()  # oracle only: injected faults (tests)
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> "TeacherConfig":
+        if self.api_key_env and self.api_key_secret:
+            raise ValueError("set api_key_env or api_key_secret, not both")
+        return self
+
+    def reply_key(self, prompt_version: str, *fields: str) -> dict:
+        """The cache key of a teacher task: REPLY_FIELDS plus the method's own `fields`
+        (e.g. ELAD's max_clear_turns) and the prompt version. Never the endpoint or key."""
+        return {**self.model_dump(include={*REPLY_FIELDS, *fields}),
+                "prompt_version": prompt_version}

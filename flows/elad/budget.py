@@ -1,0 +1,29 @@
+"""ELAD's budget check at a round boundary (docs/design.md §2.6): whether round r may start,
+and the BudgetState the round checks each teacher batch against (elad_core.budget)."""
+
+from __future__ import annotations
+
+from elad_core.budget import Budget, Estimator, Usage, round_refusal
+from elad_core.elad.config import RunConfig
+from elad_core.refs import BudgetState
+
+
+def round_budget(config: RunConfig, estimator: Estimator, rounds: list[dict], r: int,
+                 pool_left: int) -> tuple[str | None, BudgetState | None]:
+    """(why round r must not start or None, round r's BudgetState: spend so far, estimated
+    usage per annotation and for the round).
+
+    rounds: the earlier rounds' records; pool_left: pool questions not yet annotated (0: the
+    pool is exhausted and no state is returned).
+    """
+    if pool_left == 0:
+        return "pool exhausted", None
+    sel, teacher = config.selection, config.teacher
+    annotator = teacher.seed_annotator if r == 0 else teacher.annotator
+    est = estimator.round(r, annotator, min(sel.seed_size if r == 0 else sel.per_round,
+                                            pool_left), rounds)
+    spent = Usage(sum(x["teacher_tokens"] for x in rounds), sum(x["cost_usd"] for x in rounds))
+    return round_refusal(Budget.from_config(config), est, spent), BudgetState(
+        spent=spent, per_annotation=est.per_annotation,
+        estimate={"teacher_tokens": round(est.usage.teacher_tokens),
+                  "cost_usd": round(est.usage.cost_usd, 6), "basis": est.basis})

@@ -1,0 +1,37 @@
+"""Data preparation task: load the pool and eval splits, write them as parquet (docs/design.md §2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+
+from elad_core.elad.data import subset
+from elad_core.elad.loaders import load_split
+from elad_core.elad.records import Example, from_rows, to_rows
+from elad_core.files import hash_file, read_parquet, write_parquet
+from tasks import CONTENT_CACHE
+
+
+@task(cache_policy=CONTENT_CACHE)
+def prepare_data(data_cfg: dict, family: str, sources: dict, seed: int, run_dir: Path) -> dict:
+    """Write run_dir/data/{pool,eval}.parquet; returns their paths and sha256 content hashes.
+
+    sources: elad_core.elad.data.source_fingerprint of the splits (part of the cache key).
+    """
+    out = {}
+    eval_fmt = data_cfg["eval_format"] or data_cfg["format"]
+    eval_dataset = data_cfg["eval_dataset"] or data_cfg["dataset"]
+    for name, fmt, dataset, split, size in (
+        ("pool", data_cfg["format"], data_cfg["dataset"], data_cfg["pool_split"], data_cfg["pool_size"]),
+        ("eval", eval_fmt, eval_dataset, data_cfg["eval_split"], data_cfg["eval_size"]),
+    ):
+        examples = load_split(fmt, dataset, split, family, data_cfg["fields"], data_cfg["hub_config"])
+        path = write_parquet(Path(run_dir) / "data" / f"{name}.parquet", to_rows(subset(examples, size, seed)))
+        out[name], out[f"{name}_sha"] = str(path), hash_file(path)
+    return out
+
+
+def read_examples(path: str | Path) -> list[Example]:
+    """Examples back from a parquet written by prepare_data."""
+    return from_rows(Example, read_parquet(Path(path)))
