@@ -36,7 +36,8 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q $(ARGS)
 
-# Issue 3's benchmark (hours on 2 CPU cores; resumable): `make bench-selection ARGS=--quick` to try it.
+# The selection benchmark (README "Selection efficiency benchmark"; hours on 2 CPU cores,
+# resumable): ARGS=--measure projects its wall time, ARGS=--quick tries it in minutes.
 bench-selection: install
 	$(BIN)/uv pip install -q --python $(BIN)/python -c requirements.lock matplotlib
 	$(BIN)/python benchmarks/selection_efficiency.py $(ARGS)

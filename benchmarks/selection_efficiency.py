@@ -1,475 +1,679 @@
 """Selection efficiency: student accuracy against teacher tokens, per selector × annotator.
 
-Issue 3 / docs/design.md §4-§5. On the seeded arithmetic word-problem task (a measuring instrument,
-`elad_core/synthetic/arithmetic.py`; a tiny student trained from scratch cannot learn GSM8K on CPU),
-every method starts from the SAME warm-started student — trained once, from scratch, on a random
-seed set annotated by the teacher with CoT, cached under the output folder and shared by all
-methods and seeds — then runs the same round schedule:
+Issues #3 / #14 / #16, docs/design.md §5.2. On the seeded arithmetic word-problem task
+(`elad arithmetic-task`, elad_core/synthetic/arithmetic.py: a measuring instrument; a tiny
+student trained from scratch cannot learn GSM8K on CPU), every round is the product's own
+round flow, `flows.elad.round.distill_round`, driven as `flows/elad/loop.py` drives it:
 
-  each round: a seeded random candidate subset of the questions not yet annotated (the same
-  candidates for every method in round 1) → K sampled explanations per candidate (and EGSS
-  probes) → the selector ranks the candidates → the teacher annotates them in rank order, in
-  batches, until the round's teacher-token budget is spent (the last batch may overshoot; the
-  exact tokens are recorded) → the student continues training on everything annotated so far
-  (seed set included) → greedy accuracy on a held-out test split.
+* a regime `warm<N>` is the size of the warm start. For each (regime, seed) the warm start
+  is the product's round 0 (N random questions, CoT by the teacher, `--warm-steps` steps
+  from scratch) in its own run folder OUT/<regime>/seed<k>/warm;
+* every method `<selector>:<annotator>` of that (regime, seed) then runs rounds 1..R in its
+  own run folder OUT/<regime>/seed<k>/<selector>_<annotator>, starting from the warm round's
+  state, so all methods share the same warm student (a paired comparison). Each round: a
+  seeded random subset of `--candidates` questions not yet annotated
+  (`selection.candidates`; the same for every method of a seed in round 1), K sampled
+  explanations each (EGSS probes where the selector needs them), the selector ranks them
+  (`selection.per_round` = candidates), the teacher annotates them in rank order, batch by
+  batch, until the next batch would pass the round's teacher-token budget
+  (`max_round_teacher_tokens`, elad_core/budget.py BatchGate), the student continues
+  training on everything annotated so far (warm start included) and is evaluated greedily
+  on the held-out split.
 
 The round budget is in teacher TOKENS, not questions: annotators that cost more per question
-(CLEAR's multi-turn dialogue) get fewer questions, so methods are compared at equal teacher
-tokens. The teacher is the ORACLE (a test double answering from gold, docs/design.md §2.4), reached
-through litellm exactly like a real one; its token counts are litellm's offline tokenizer's.
+(CLEAR's dialogue) get fewer questions, so methods compare at equal teacher tokens; the exact
+tokens spent are recorded. The teacher is the ORACLE (a test double answering from gold,
+docs/design.md §2.4), reached through litellm like a real one. Every task is cached by
+Prefect under its run folder, so a killed benchmark resumes, and a rerun reuses the warm
+starts.
 
-The code path is the one the flow's tasks call (elad_core: sample_explanations, probe_answers,
-selectors, annotate_batch, train_student, evaluate); only the Prefect wiring is left out, so a
-method × seed × round is cached here as a folder with result.json (a killed benchmark resumes).
+Output, under OUT (default benchmarks/results/selection_efficiency):
+  results.jsonl  one row per (regime, method, seed, round); round 0 is the shared warm start.
+                 `teacher_tokens` and `questions` are cumulative and INCLUDE the warm start
+                 (`active_teacher_tokens` / `active_questions` leave it out). A row already
+                 there (same sizes) is not recomputed.
+  summary.md     per regime: mean ± std over seeds per round, the paired difference of every
+                 method against random:cot with a 95% t-interval over seeds, what each bought
+  curves.png     accuracy against teacher tokens and against questions, a panel per regime
 
-Also measured: the full-pool ceiling, the same student trained from scratch on the whole pool's
-gold solutions (what the oracle's CoT returns) for --ceiling-steps.
-
-    .venv/bin/python benchmarks/selection_efficiency.py            # minimum grid, 3 seeds
-    .venv/bin/python benchmarks/selection_efficiency.py --grid full  # 6 selectors × {cot, clear}
-    .venv/bin/python benchmarks/selection_efficiency.py --quick      # a 2-minute smoke run
-
-Writes OUT/selection_efficiency.json, OUT/selection_efficiency.png, OUT/selection_efficiency.md.
+    .venv/bin/python benchmarks/selection_efficiency.py --measure   # time it, project the grid
+    .venv/bin/python benchmarks/selection_efficiency.py --workers 2 # the grid (hours)
+    .venv/bin/python benchmarks/selection_efficiency.py --quick     # a few minutes, tiny sizes
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import logging
 import os
-import random
+import re
 import statistics
 import sys
 import time
 from pathlib import Path
 
-for _k, _v in {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1",
-               "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}.items():
-    os.environ.setdefault(_k, _v)
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# first: the offline environment, and the checkout on sys.path
+from _common import ROOT, append_row, fmt_seconds, mean_std, read_rows, t_interval
 
-from elad_core.elad import rounds  # noqa: E402
-from elad_core.elad.annotators import annotate_batch  # noqa: E402
-from elad_core.elad.data import load_examples  # noqa: E402
-from elad_core.elad.prompts import FORMAT_TEXTS, student_target  # noqa: E402
-from elad_core.elad.records import Annotation, Example  # noqa: E402
-from elad_core.elad.selectors import SELECTORS, make_selector, select_top  # noqa: E402
-from elad_core.files import hash_json, write_json  # noqa: E402
-from elad_core.student import (  # noqa: E402
-    build_embedded_student,
-    load_student,
-    probe_answers,
-    sample_explanations,
-    train_student,
-)
-from elad_core.student.config import EmbeddedStudentConfig, TrainConfig  # noqa: E402
-from elad_core.student.evaluation import evaluate  # noqa: E402
-from elad_core.synthetic.arithmetic import write_dataset  # noqa: E402
-from elad_core.teacher.client import ORACLE_SIMULATED_PRICES, TeacherClient  # noqa: E402
-from elad_core.teacher.oracle.judge import OracleJudge  # noqa: E402
-from elad_core.teacher.oracle.server import OracleServer  # noqa: E402
+DEFAULT_METHODS = ("random:cot,egss:cot,egss_cost:cot,typical:cot,hybrid:cot,auto:cot,"
+                   "random:clear,egss:clear")
+BASELINE = "random:cot"
+ANNOTATORS = ("cot", "clear", "clear_single")
+ROW_KEY = ("setup", "regime", "method", "seed", "round")
 
-log = logging.getLogger("selection_efficiency")
-
-MINIMUM_GRID = [(s, a) for s in ("egss", "disagreement", "random") for a in ("cot", "clear")] + [
-    ("egss", "clear_single")]
-FULL_GRID = [(s, a) for s in SELECTORS for a in ("cot", "clear")] + [("egss", "clear_single")]
-
-# docs/design.md §5: d 256, 4 layers, 4 heads (~3.3 M parameters), AdamW 2e-3, warm-up 50, cosine to 0.1×,
-# batch 32, bf16 autocast. Nothing here was tuned on the benchmark's results.
-STUDENT = EmbeddedStudentConfig(vocab_size=640, hidden_size=256, num_layers=4, num_heads=4,
-                                intermediate_size=688, max_position_embeddings=512)
+# docs/design.md §5.1: d 256, 4 layers, 4 heads (~3.3 M parameters), AdamW 2e-3, warm-up 50,
+# cosine to 0.1×, batch 32. Nothing here was tuned on the benchmark's results.
+STUDENT = {"vocab_size": 640, "hidden_size": 256, "num_layers": 4, "num_heads": 4,
+           "intermediate_size": 688, "max_position_embeddings": 512}
+QUICK_STUDENT = {"vocab_size": 400, "hidden_size": 48, "num_layers": 1, "num_heads": 2,
+                 "intermediate_size": 96, "max_position_embeddings": 512}
+TRAIN = {"batch_size": 32, "lr": 2e-3, "min_lr_ratio": 0.1, "max_length": 256}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results/selection_efficiency"))
-    p.add_argument("--grid", choices=["minimum", "full"], default="minimum")
-    p.add_argument("--methods", default=None, help="comma list selector:annotator (overrides --grid)")
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--out", type=Path, default=None,
+                   help="default benchmarks/results/selection_efficiency (…_quick with --quick)")
+    p.add_argument("--regimes", default="warm500,warm2000",
+                   help="comma list of warm<N>: warm-start sizes in CoT examples")
+    p.add_argument("--methods", default=DEFAULT_METHODS,
+                   help="comma list of selector:annotator; selectors not in "
+                        "elad_core.elad.selectors.SELECTORS are skipped with a warning")
+    p.add_argument("--seeds", type=int, default=3, help="seeds 0..n-1")
     p.add_argument("--pool", type=int, default=4000, help="pool questions (unlabelled)")
     p.add_argument("--test", type=int, default=300, help="held-out test questions")
-    p.add_argument("--warm", type=int, default=500, help="random seed set of the warm start")
-    p.add_argument("--warm-steps", type=int, default=1200)
-    p.add_argument("--ceiling-steps", type=int, default=1200)
+    p.add_argument("--warm-steps", type=int, default=1200, help="training steps of the warm start")
     p.add_argument("--rounds", type=int, default=2, help="active rounds after the warm start")
-    p.add_argument("--candidates", type=int, default=800, help="pool questions scored per round")
-    p.add_argument("--round-tokens", type=int, default=40_000, help="teacher tokens per round")
-    p.add_argument("--round-steps", type=int, default=150, help="training steps per round")
-    p.add_argument("--batch", type=int, default=25, help="teacher batch (questions)")
-    p.add_argument("--k", type=int, default=4)
+    p.add_argument("--candidates", type=int, default=800,
+                   help="questions sampled and ranked per round (selection.candidates)")
+    p.add_argument("--round-tokens", type=int, default=40_000,
+                   help="teacher tokens per active round (max_round_teacher_tokens)")
+    p.add_argument("--round-steps", type=int, default=150, help="training steps per active round")
+    p.add_argument("--batch", type=int, default=25, help="questions per teacher batch")
+    p.add_argument("--k", type=int, default=4, help="explanations sampled per candidate")
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--egss-lambda", type=float, default=1.0)
-    p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--max-new-tokens", type=int, default=128, help="sampling and evaluation")
+    p.add_argument("--ceiling-steps", type=int, default=1200,
+                   help="full-pool ceiling (the whole pool, CoT, from scratch); 0: none")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--workers", type=int, default=1,
+                   help="(regime, seed) groups run in this many processes at once")
     p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: torch's; 1 is faster on a loaded machine)")
-    p.add_argument("--only-ceiling", action="store_true",
-                   help="train and evaluate the full-pool ceiling only (can run beside the grid)")
-    p.add_argument("--quick", action="store_true", help="tiny sizes: checks the script end to end")
+                   help="torch threads per process (default: torch's with one worker, "
+                        "else CPU cores / workers)")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny sizes (warm40,warm80, 2 rounds, 2 seeds): checks it end to end")
+    p.add_argument("--measure", action="store_true",
+                   help="time a few training steps, samples, probes and evaluations of the "
+                        "configured student through the round flow, print the grid's "
+                        "projected wall time, and exit")
+    p.add_argument("--measure-steps", type=int, default=30)
+    p.add_argument("--summary-only", action="store_true",
+                   help="rebuild summary.md and curves.png from results.jsonl")
     a = p.parse_args(argv)
+    a.student = dict(STUDENT)
     if a.quick:
-        a.out = a.out.with_name(a.out.name + "_quick")
-        a.pool, a.test, a.warm, a.warm_steps, a.ceiling_steps = 300, 40, 60, 30, 20
-        a.rounds, a.candidates, a.round_tokens, a.round_steps, a.seeds = 2, 60, 3000, 10, 2
-    grid = MINIMUM_GRID if a.grid == "minimum" else FULL_GRID
-    a.method_list = [tuple(m.split(":")) for m in a.methods.split(",")] if a.methods else grid
-    for sel, ann in a.method_list:
-        if sel not in SELECTORS or ann not in ("cot", "clear", "clear_single"):
-            p.error(f"--methods: unknown selector:annotator {sel}:{ann}")
+        defaults = {"regimes": "warm500,warm2000", "seeds": 3}
+        if a.regimes == defaults["regimes"]:
+            a.regimes = "warm40,warm80"
+        if a.seeds == defaults["seeds"]:
+            a.seeds = 2
+        # a CLEAR round's first batch is estimated a priori (~1,000 tokens a question): 4 fit
+        a.pool, a.test, a.warm_steps, a.rounds, a.candidates = 200, 24, 30, 2, 32
+        a.round_tokens, a.round_steps, a.batch, a.k, a.max_new_tokens = 5000, 10, 4, 2, 64
+        a.ceiling_steps, a.student = 0, dict(QUICK_STUDENT)
+    if a.out is None:
+        a.out = ROOT / "benchmarks" / "results" / (
+            "selection_efficiency" + ("_quick" if a.quick else ""))
+    a.out = a.out.resolve()
+    a.data_dir, a.results = a.out / "data", a.out / "results.jsonl"
+    a.regime_list = [r.strip() for r in a.regimes.split(",") if r.strip()]
+    for r in a.regime_list:
+        if not re.fullmatch(r"warm[1-9][0-9]*", r):
+            p.error(f"--regimes: {r!r} is not warm<N>")
+        if warm_size(r) >= a.pool:
+            p.error(f"--regimes: {r} needs a pool larger than {warm_size(r)} (--pool {a.pool})")
+    a.method_list = []
+    for m in (x.strip() for x in a.methods.split(",") if x.strip()):
+        ann = m.partition(":")[2]
+        if ann not in ANNOTATORS:
+            p.error(f"--methods: {m!r}: the annotator must be one of {', '.join(ANNOTATORS)}")
+        a.method_list.append(m)
+    if a.seeds < 1 or a.rounds < 1 or a.workers < 1:
+        p.error("--seeds, --rounds and --workers must be at least 1")
+    # what decides a row: rows computed with other sizes are never reused
+    a.setup = _setup_key(a)
     return a
 
 
-class Bench:
-    """Shared state: data, the oracle teacher, the student base and the cache folder."""
-
-    def __init__(self, args: argparse.Namespace, api_base: str, pool: list[Example],
-                 test: list[Example], base: Path):
-        self.a, self.api_base, self.pool, self.test, self.base = args, api_base, pool, test, base
-        self.by_id = {e.id: e for e in pool}
-        self.train_cfg = dict(batch_size=32, lr=2e-3, warmup_steps=50, min_lr_ratio=0.1,
-                              max_length=256, bf16=True)
-
-    def client(self) -> TeacherClient:
-        return TeacherClient("openai/oracle", api_base=self.api_base, max_concurrency=32,
-                             input_cost_per_1m_usd=ORACLE_SIMULATED_PRICES[0],
-                             output_cost_per_1m_usd=ORACLE_SIMULATED_PRICES[1])
-
-    def train(self, init: Path | None, annotations: list[Annotation], steps: int, out: Path,
-              seed: int) -> dict:
-        pairs, _ = rounds.training_pairs(annotations, {e.id: e.question for e in self.pool})
-        cfg = TrainConfig(steps=steps, warmup_steps=min(50, steps // 4), **{
-            k: v for k, v in self.train_cfg.items() if k != "warmup_steps"})
-        res = train_student(str(self.base), init, pairs, cfg, "full", out, seed, progress=True)
-        return {"train_loss": sum(res.losses[-10:]) / len(res.losses[-10:]),
-                "train_s": res.wall_s, "n_train": res.n_examples}
-
-    def evaluate(self, weights: Path) -> float:
-        model, tok = load_student(str(self.base), weights)
-        return evaluate(model, tok, self.test, self.a.max_new_tokens, 64, progress=True).accuracy
+def warm_size(regime: str) -> int:
+    return int(regime.removeprefix("warm"))
 
 
-def _cached(folder: Path, key: dict, compute) -> dict:
-    """folder/result.json when its key matches, else compute() written there (resumable)."""
-    path = folder / "result.json"
-    if path.exists():
-        saved = json.loads(path.read_text())
-        if saved.get("key") == key:
-            return saved
-    folder.mkdir(parents=True, exist_ok=True)
-    out = {"key": key, **compute()}
-    write_json(path, out)
+def _setup_key(a: argparse.Namespace) -> str:
+    from elad_core.files import hash_json
+
+    return hash_json({k: getattr(a, k) for k in (
+        "pool", "test", "warm_steps", "candidates", "round_tokens", "round_steps", "batch", "k",
+        "temperature", "egss_lambda", "max_new_tokens", "student", "device")} | {"train": TRAIN})[:12]
+
+
+def known_methods(methods: list[str]) -> list[str]:
+    """The methods whose selector is registered (elad_core.elad.selectors.SELECTORS); the
+    others are skipped with a warning (selectors still being added are not an error)."""
+    from elad_core.elad.selectors import SELECTORS
+
+    out = []
+    for m in methods:
+        if m.split(":")[0] in SELECTORS:
+            out.append(m)
+        else:
+            print(f"warning: skipping {m}: selector {m.split(':')[0]!r} is not in SELECTORS "
+                  f"({', '.join(SELECTORS)})", file=sys.stderr, flush=True)
     return out
 
 
-def _save_annotations(path: Path, anns: list[Annotation]) -> None:
-    write_json(path, [a.__dict__ for a in anns])
+# ------------------------------------------------------------------ the product's round flow
+
+def run_config(a: argparse.Namespace, seed: int, runs_dir: Path, run_name: str, *,
+               selector: str = "random", annotator: str = "cot", seed_size: int = 1,
+               steps: int, round_tokens: int | None = None, candidates: int | None = None,
+               per_round: int | None = None, pool_size: int | None = None,
+               eval_size: int | None = None):
+    """The RunConfig of one benchmark run folder (the arithmetic task read as `--dataset`)."""
+    from elad_core.elad.config import RunConfig
+
+    return RunConfig.model_validate({
+        "run_name": run_name, "runs_dir": str(runs_dir), "seed": seed, "rounds": a.rounds + 1,
+        "max_round_teacher_tokens": round_tokens,
+        "data": {"dataset": str(a.data_dir), "format": "gsm8k", "pool_split": "train",
+                 "eval_split": "test", "pool_size": pool_size, "eval_size": eval_size},
+        "student": {"embedded": a.student, "k_samples": a.k, "temperature": a.temperature,
+                    "max_new_tokens": a.max_new_tokens, "device": a.device},
+        "selection": {"selector": selector, "seed_size": seed_size,
+                      "per_round": per_round or a.candidates, "candidates": candidates,
+                      "egss_lambda": a.egss_lambda},
+        # temperature-0 replies are shared by every method and seed (teacher.reply_cache): a
+        # reused reply keeps the tokens it was paid at, so methods still compare at equal tokens
+        "teacher": {"seed_annotator": "cot", "annotator": annotator, "batch_size": a.batch,
+                    "max_concurrency": 16, "reply_cache": str(a.out / "reply_cache")},
+        "train": {**TRAIN, "steps": steps, "warmup_steps": min(50, steps // 4)},
+        "eval": {"max_new_tokens": a.max_new_tokens},
+    })
 
 
-def _load_annotations(path: Path) -> list[Annotation]:
-    return [Annotation(**row) for row in json.loads(path.read_text())]
+@contextlib.contextmanager
+def product_run(config):
+    """What flows/elad/loop.py does before its rounds: pre-flight, the data and the student
+    base (cached tasks), the teacher endpoint (the oracle, for as long as the block runs).
+    Yields (RoundState, the pool's Examples, the budget Estimator)."""
+    from elad_core.budget import estimator_for
+    from elad_core.elad.preflight import preflight
+    from elad_core.refs import RoundState
+    from elad_core.teacher.endpoint import teacher_endpoint
+    from elad_core.teacher.oracle.judge import OracleJudge
+    from flows.elad.loop import prepare_run
+
+    run_dir = config.run_dir.resolve()
+    preflight(config)
+    data, student, pool = prepare_run(config)
+    estimator = estimator_for(config.teacher, [e.question for e in pool])
+    with teacher_endpoint(config.teacher, lambda: OracleJudge(pool),
+                          run_dir.parent / "oracle_requests.jsonl") as api_base:
+        yield RoundState(data=data, student=student, api_base=api_base), pool, estimator
 
 
-def warm_start(b: Bench) -> dict:
-    """The shared warm start: `--warm` random pool questions, CoT by the teacher, from scratch."""
-    a = b.a
-    folder = a.out / "warm"
-    key = {"n": a.warm, "steps": a.warm_steps, "train": b.train_cfg, "pool": len(b.pool)}
+def run_round(config, r: int, state, pool: list, estimator, history: list[dict], name: str):
+    """Round `r` of `config`'s run folder through `distill_round`, from `state`.
 
-    def compute() -> dict:
-        ids = random.Random(0).sample([e.id for e in b.pool], a.warm)
-        reqs = rounds.annotation_requests(ids, {i: b.by_id[i].question for i in ids}, None)
-        anns = annotate_batch(b.client(), "cot", reqs)
-        _save_annotations(folder / "annotations.json", anns)
-        tr = b.train(None, anns, a.warm_steps, folder / "model", seed=0)
-        return {"annotated": ids, "teacher_tokens": sum(x.teacher_tokens for x in anns), **tr,
-                "accuracy": b.evaluate(folder / "model")}
-
-    return _cached(folder, key, compute)
-
-
-def ceiling(b: Bench) -> dict:
-    """Full-pool ceiling: the whole pool's gold solutions, trained from scratch."""
-    a = b.a
-    folder = a.out / "ceiling"
-    key = {"steps": a.ceiling_steps, "train": b.train_cfg, "pool": len(b.pool)}
-
-    def compute() -> dict:
-        anns = [Annotation(e.id, "gold", "ok", student_target(e.rationale, e.answer), e.answer,
-                           None, None, "", "", 0, 0, 0.0, 0) for e in b.pool]
-        tr = b.train(None, anns, a.ceiling_steps, folder / "model", seed=0)
-        return {**tr, "accuracy": b.evaluate(folder / "model")}
-
-    return _cached(folder, key, compute)
-
-
-def _sampled(b: Bench, weights: Path, candidates: list[str], seed: int, need_probes: bool,
-             folder: Path) -> tuple[list, list | None]:
-    """Samples (and probes) of `candidates`, cached per (weights, candidates, seed)."""
-    key = hash_json([str(weights), candidates, seed, b.a.k, b.a.temperature, need_probes])[:16]
-    path = folder / f"samples_{key}.json"
-    if path.exists():
-        saved = json.loads(path.read_text())
-        from elad_core.elad.records import Probe, Sample
-        return ([Sample(**r) for r in saved["samples"]],
-                [Probe(**r) for r in saved["probes"]] if saved["probes"] is not None else None)
-    model, tok = load_student(str(b.base), weights)
-    t0 = time.perf_counter()
-    samples = sample_explanations(model, tok, candidates, [b.by_id[q].question for q in candidates],
-                                  k=b.a.k, temperature=b.a.temperature,
-                                  max_new_tokens=b.a.max_new_tokens, batch_size=64, seed=seed,
-                                  progress=True)
-    probes = None
-    if need_probes:
-        from elad_core.elad.records import Probe
-        plan = rounds.probe_plan(samples, {q: b.by_id[q].question for q in candidates}, 12)
-        answers = probe_answers(model, tok, [p.prompt for p in plan], 8, 128, progress=True)
-        probes = [Probe(p.question_id, p.sample_index, p.prefix_steps, x)
-                  for p, x in zip(plan, answers, strict=True)]
-    log.info("sampled %d candidates in %.0f s", len(candidates), time.perf_counter() - t0)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_json(path, {"samples": [s.__dict__ for s in samples],
-                      "probes": None if probes is None else [p.__dict__ for p in probes]})
-    return samples, probes
-
-
-def run_method(b: Bench, warm: dict, selector: str, annotator: str, seed: int) -> list[dict]:
-    """Rounds 1..R of one method and seed; returns one record per round (round 0 = warm start)."""
-    a = b.a
-    annotated = list(warm["annotated"])
-    annotations = _load_annotations(a.out / "warm" / "annotations.json")
-    weights, tokens = a.out / "warm" / "model", 0
-    curve = [{"round": 0, "teacher_tokens": 0, "annotated": len(annotated),
-              "accuracy": warm["accuracy"]}]
-    for r in range(1, a.rounds + 1):
-        folder = a.out / "runs" / f"{selector}-{annotator}" / f"seed{seed}" / f"round{r}"
-        key = {"selector": selector, "annotator": annotator, "seed": seed, "round": r,
-               "weights": str(weights), "annotated": hash_json(sorted(annotated)),
-               "round_tokens": a.round_tokens, "steps": a.round_steps, "candidates": a.candidates,
-               "k": a.k, "temperature": a.temperature, "lambda": a.egss_lambda}
-
-        def compute(r=r, weights=weights, annotated=annotated, annotations=annotations, folder=folder):
-            t0 = time.perf_counter()
-            done = set(annotated)
-            remaining = sorted(e.id for e in b.pool if e.id not in done)
-            candidates = random.Random(seed * 1000 + r).sample(remaining, min(a.candidates, len(remaining)))
-            sel = make_selector(selector, a.egss_lambda)
-            needs_samples = selector != "random" or annotator != "cot"
-            samples = probes = None
-            if needs_samples:  # round 1 candidates/weights are shared: the cache serves the rest
-                samples, probes = _sampled(b, weights, candidates, seed * 7919 + r, sel.needs_probes,
-                                           a.out / "samples")
-                ids = list(rounds.group_samples(samples))
-                inputs = rounds.selector_input(ids, samples, probes, seed + r)
-            else:
-                ids = candidates
-                from elad_core.elad.selectors import SelectorInput
-                inputs = SelectorInput([[None]] * len(ids), seed=seed + r)
-            ranked = select_top(ids, sel.score(inputs), done, len(ids))
-            reqs = rounds.annotation_requests(ranked, {q: b.by_id[q].question for q in ranked},
-                                              samples if annotator != "cot" else None)
-            new, spent = [], 0
-            client = b.client()
-            for i in range(0, len(reqs), a.batch):  # rank order until the token budget is spent
-                if spent >= a.round_tokens:
-                    break
-                got = annotate_batch(client, annotator, reqs[i:i + a.batch])
-                new += got
-                spent += sum(x.teacher_tokens for x in got)
-            _save_annotations(folder / "annotations.json", new)
-            tr = b.train(weights, annotations + new, a.round_steps, folder / "model", seed=seed * 31 + r)
-            acc = b.evaluate(folder / "model")
-            return {"new_ids": [x.question_id for x in new], "teacher_tokens_round": spent,
-                    "annotations_ok": sum(x.status == "ok" for x in new),
-                    "accepted_steps_mean": statistics.fmean(
-                        [x.accepted_steps or 0 for x in new]) if annotator != "cot" and new else None,
-                    "accuracy": acc, **tr, "wall_s": time.perf_counter() - t0}
-
-        res = _cached(folder, key, compute)
-        annotations = annotations + _load_annotations(folder / "annotations.json")
-        annotated = annotated + res["new_ids"]
-        weights, tokens = folder / "model", tokens + res["teacher_tokens_round"]
-        curve.append({"round": r, "teacher_tokens": tokens, "annotated": len(annotated),
-                      "accuracy": res["accuracy"], "questions": len(res["new_ids"]),
-                      "round_tokens": res["teacher_tokens_round"],
-                      "gold_steps_mean": _gold_steps(b, res["new_ids"]),
-                      "accepted_steps_mean": res["accepted_steps_mean"],
-                      "train_loss": res["train_loss"], "wall_s": res["wall_s"]})
-        log.info("%s+%s seed %d round %d: %d questions, %d tokens, accuracy %.3f", selector,
-                 annotator, seed, r, len(res["new_ids"]), res["teacher_tokens_round"], res["accuracy"])
-    return curve
-
-
-def _gold_steps(b: Bench, ids: list[str]) -> float | None:
-    """Mean number of gold solution steps of `ids` (what a selector picked: hard or easy)."""
-    return statistics.fmean(len(b.by_id[q].rationale.splitlines()) for q in ids) if ids else None
-
-
-def analyse_round1(b: Bench, warm: dict, seeds: int, top: int) -> str:
-    """Why a selector wins or not: round 1 of every seed (all methods share the warm-start
-    student and the candidates there), from the cached samples and probes.
-
-    For each selector: Spearman correlation over the candidates of its score with the share
-    of the student's K answers that are right and with the gold solution's step count; and
-    over its `top` picks, that share, the step count and the share of picks with no right
-    answer among the K. Markdown, one row per selector (mean over seeds).
+    history: the earlier rounds' records (the budget's measured per-annotation estimate).
+    Returns (the next RoundState, the round's manifest, its annotation rows, the sampled
+    candidate ids) or None when the pool is exhausted.
     """
-    from scipy.stats import spearmanr
+    from elad_core.files import read_parquet
+    from flows.elad.budget import round_budget
+    from flows.elad.round import distill_round
 
-    a, rows = b.a, {s: [] for s in SELECTORS}
-    for seed in range(seeds):
-        done = set(warm["annotated"])
-        remaining = sorted(e.id for e in b.pool if e.id not in done)
-        candidates = random.Random(seed * 1000 + 1).sample(remaining, min(a.candidates, len(remaining)))
-        samples, probes = _sampled(b, a.out / "warm" / "model", candidates, seed * 7919 + 1, True,
-                                   a.out / "samples")
-        by_q = rounds.group_samples(samples)
-        ids = list(by_q)
-        right = [statistics.fmean(x.answer == b.by_id[q].answer for x in by_q[q]) for q in ids]
-        steps = [len(b.by_id[q].rationale.splitlines()) for q in ids]
-        inputs = rounds.selector_input(ids, samples, probes, seed + 1)
-        for sel in SELECTORS:
-            scores = make_selector(sel, a.egss_lambda).score(inputs)
-            picked = [ids.index(q) for q in select_top(ids, scores, set(), top)]
-            rows[sel].append((
-                spearmanr(scores, right).statistic, spearmanr(scores, steps).statistic,
-                statistics.fmean(right[i] for i in picked), statistics.fmean(steps[i] for i in picked),
-                statistics.fmean(right[i] == 0 for i in picked)))
-        rows.setdefault("(all candidates)", []).append(
-            (float("nan"), float("nan"), statistics.fmean(right), statistics.fmean(steps),
-             statistics.fmean(x == 0 for x in right)))
-    lines = [f"Round 1 (warm-start student, {a.candidates} candidates, K = {a.k}, τ = "
-             f"{a.temperature}; mean over {seeds} seeds): what each selector ranks high. ρ = "
-             f"Spearman correlation over the candidates; the last three columns are over its top "
-             f"{top} (CoT's round-1 purchase).", "",
-             "| selector | ρ(score, share of K right) | ρ(score, gold steps) | share of K right, top | "
-             "gold steps, top | no right answer, top |", "|---|---|---|---|---|---|"]
-    for sel, rs in rows.items():
-        m = [statistics.fmean(col) for col in zip(*rs, strict=True)]
-        lines.append(f"| {sel} | {m[0]:+.2f} | {m[1]:+.2f} | {m[2]:.3f} | {m[3]:.2f} | {m[4]:.2f} |"
-                     .replace("+nan", "–"))
+    pool_left = len(pool) - len(state.annotated)
+    _, budget = round_budget(config, estimator, history, r, pool_left)
+    if budget is None:
+        return None
+    # the boundary check of the loop (an estimated round over max_round_teacher_tokens stops
+    # a run) is not applied: here the round budget only ends each round's annotation
+    result = distill_round.with_options(flow_run_name=name)(
+        config, r, state.model_copy(update={"budget": budget}))
+    rdir = config.run_dir.resolve() / f"round_{r:03d}"
+    # the manifest on disk is the first computation's (publish_round is cached): real timings
+    manifest = json.loads((rdir / "manifest.json").read_text(encoding="utf-8"))
+    new = result.annotation_files[len(state.annotation_files):]
+    annotations = [row for ref in new for row in read_parquet(Path(ref.path))]
+    asked = tuple(row["question_id"] for row in annotations)
+    samples = rdir / "samples.parquet"
+    candidates = sorted({s["question_id"] for s in read_parquet(samples)}) if samples.exists() else []
+    # D grows by the questions the teacher was asked (RoundResult.selected_ids)
+    assert result.selected_ids == asked
+    nxt = result.next_state(state).model_copy(update={"budget": None})
+    return nxt, manifest, annotations, candidates
+
+
+def _row(a, regime: str, method: str, seed: int, r: int, manifest: dict, annotations: list[dict],
+         candidates: list[str], gold_steps: dict[str, int], totals: dict, run_dir: Path) -> dict:
+    from elad_core.files import hash_json
+
+    sel, ann = method.split(":")
+    accepted = [x["accepted_steps"] for x in annotations if x.get("accepted_steps") is not None]
+    return {
+        "setup": a.setup, "regime": regime, "warm": warm_size(regime) if regime != "ceiling" else None,
+        "method": method, "selector": sel, "annotator": ann, "seed": seed, "round": r,
+        "teacher_tokens": totals["tokens"], "questions": totals["questions"],
+        "active_teacher_tokens": totals["tokens"] - totals["warm_tokens"],
+        "active_questions": totals["questions"] - totals["warm_questions"],
+        "round_teacher_tokens": manifest["teacher_tokens"], "round_questions": len(annotations),
+        "round_cost_usd": manifest["cost_usd"], "annotations_ok": manifest["annotations_ok"],
+        "budget_stopped": bool(manifest["budget_stop"]),
+        "candidates": len(candidates), "candidates_sha": hash_json(candidates)[:16] if candidates else None,
+        "accuracy": manifest["accuracy"], "parse_rate": manifest["parse_rate"],
+        "eval_loss": manifest["eval_loss"], "train_loss": manifest["train_loss"],
+        "train_examples": manifest["train_examples"],
+        "gold_steps_mean": statistics.fmean(gold_steps[x["question_id"]] for x in annotations)
+        if annotations else None,
+        "pool_gold_steps_mean": statistics.fmean(gold_steps.values()),
+        "accepted_steps_mean": statistics.fmean(accepted) if accepted and ann != "cot" else None,
+        "wall_s": round(manifest["wall_s"], 3), "step_wall_s": manifest["step_wall_s"],
+        "run_dir": os.path.relpath(run_dir, a.out),
+    }
+
+
+def _worker_setup(a: argparse.Namespace) -> None:
+    import torch
+
+    threads = a.threads or (None if a.workers == 1 else max(1, (os.cpu_count() or 1) // a.workers))
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def _say(label: str, msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {label}: {msg}", flush=True)
+
+
+def run_group(a: argparse.Namespace, regime: str, seed: int, methods: list[str]) -> int:
+    """The warm start of (regime, seed) and every method's rounds 1..R after it; appends
+    the rows not yet in results.jsonl. Returns how many it appended."""
+    _worker_setup(a)
+    done = {(r["method"], r["round"]) for r in read_rows(a.results)
+            if r.get("setup") == a.setup and r["regime"] == regime and r["seed"] == seed}
+    if regime == "ceiling":
+        methods, n_warm, rounds, steps = ["all:cot"], a.pool, 0, a.ceiling_steps
+        gdir = a.out / "ceiling"
+    else:
+        n_warm, rounds, steps = warm_size(regime), a.rounds, a.warm_steps
+        gdir = a.out / regime / f"seed{seed}"
+    todo = [m for m in methods if any((m, r) not in done for r in range(rounds + 1))]
+    if not todo:
+        return 0
+    label, written = f"{regime} seed {seed}", 0
+    warm_cfg = run_config(a, seed, gdir, "warm" if regime != "ceiling" else "all",
+                          seed_size=n_warm, steps=steps)
+    with product_run(warm_cfg) as (state0, pool, estimator):
+        gold_steps = {e.id: len(e.rationale.splitlines()) for e in pool}
+        t0 = time.perf_counter()
+        warm_state, warm, warm_ann, _ = run_round(warm_cfg, 0, state0, pool, estimator, [],
+                                                  f"bench-{regime}-seed{seed}-warm")
+        _say(label, f"warm start: {len(warm_ann)} CoT questions, {warm['teacher_tokens']:,} "
+                    f"tokens, accuracy {warm['accuracy']:.3f} ({time.perf_counter() - t0:.0f} s)")
+        base = {"warm_tokens": warm["teacher_tokens"], "warm_questions": len(warm_ann)}
+        if regime == "ceiling":
+            totals = {**base, "tokens": base["warm_tokens"], "questions": base["warm_questions"]}
+            return int(append_row(a.results, _row(a, regime, "all:cot", seed, 0, warm, warm_ann,
+                                                  [], gold_steps, totals, warm_cfg.run_dir), ROW_KEY))
+        for method in todo:
+            sel, ann = method.split(":")
+            totals = {**base, "tokens": base["warm_tokens"], "questions": base["warm_questions"]}
+            if append_row(a.results, _row(a, regime, method, seed, 0, warm, warm_ann, [],
+                                          gold_steps, totals, warm_cfg.run_dir), ROW_KEY):
+                written += 1
+            cfg = run_config(a, seed, gdir, f"{sel}_{ann}", selector=sel, annotator=ann,
+                             seed_size=n_warm, steps=a.round_steps,
+                             round_tokens=a.round_tokens, candidates=a.candidates)
+            state, history = warm_state, [warm]
+            for r in range(1, rounds + 1):
+                t0 = time.perf_counter()
+                out = run_round(cfg, r, state, pool, estimator, history,
+                                f"bench-{regime}-seed{seed}-{sel}_{ann}-round-{r:03d}")
+                if out is None:
+                    _say(label, f"{method}: pool exhausted before round {r}")
+                    break
+                state, manifest, annotations, candidates = out
+                history.append(manifest)
+                totals["tokens"] += manifest["teacher_tokens"]
+                totals["questions"] += len(annotations)
+                row = _row(a, regime, method, seed, r, manifest, annotations, candidates,
+                           gold_steps, totals, cfg.run_dir)
+                if append_row(a.results, row, ROW_KEY):
+                    written += 1
+                _say(label, f"{method} round {r}: {len(annotations)} questions, "
+                            f"{manifest['teacher_tokens']:,} tokens, accuracy "
+                            f"{manifest['accuracy']:.3f} ({time.perf_counter() - t0:.0f} s)")
+    return written
+
+
+@contextlib.contextmanager
+def shared_prefect_server(workers: int):
+    """One temporary Prefect API for all worker processes (PREFECT_API_URL), unless one is
+    set or a single process runs (it starts its own)."""
+    if workers == 1 or os.environ.get("PREFECT_API_URL"):
+        yield
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    server.start(timeout=int(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS",
+                                            "120")))
+    os.environ["PREFECT_API_URL"] = server.api_url
+    try:
+        yield
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        server.stop()
+
+
+def run_grid(a: argparse.Namespace, methods: list[str]) -> list[str]:
+    """Every (regime, seed) group (and the ceiling), `a.workers` at a time; returns the
+    groups that failed (each with its error)."""
+    groups = [(regime, seed) for regime in a.regime_list for seed in range(a.seeds)]
+    if a.ceiling_steps:
+        groups.append(("ceiling", 0))
+    failed = []
+    if a.workers == 1:
+        for regime, seed in groups:
+            try:
+                run_group(a, regime, seed, methods)
+            except Exception as exc:  # the other groups still run; reported at the end
+                failed.append(f"{regime} seed {seed}: {type(exc).__name__}: {exc}")
+                _say(f"{regime} seed {seed}", f"FAILED: {exc!r}")
+        return failed
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with shared_prefect_server(a.workers), ProcessPoolExecutor(
+            a.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(run_group, a, regime, seed, methods): (regime, seed)
+                   for regime, seed in groups}
+        for f in as_completed(futures):
+            regime, seed = futures[f]
+            try:
+                f.result()
+            except Exception as exc:
+                failed.append(f"{regime} seed {seed}: {type(exc).__name__}: {exc}")
+                _say(f"{regime} seed {seed}", f"FAILED: {exc!r}")
+    return failed
+
+
+# ------------------------------------------------------------------------------- --measure
+
+def _needs(selector: str, a: argparse.Namespace, what: str) -> bool:
+    """Whether `selector` (with default options) needs probes / embeddings / costs (`what`);
+    True when it cannot be built without more options (an upper bound for a projection)."""
+    from elad_core.elad.selectors import make_selector
+
+    try:
+        return bool(getattr(make_selector(selector, a.egss_lambda), what, False))
+    except (TypeError, ValueError):
+        return True
+
+
+def measure(a: argparse.Namespace, methods: list[str]) -> str:
+    """Time the configured student's steps through two real rounds on a small slice (a
+    throw-away run folder) and project the grid's wall time; returns the report."""
+    import tempfile
+
+    import torch
+
+    from elad_core.elad.selectors import SELECTORS
+
+    _worker_setup(a)
+    n_seed, n_cand, n_eval, steps = 64, 32, min(32, a.test), a.measure_steps
+    # round 1's selector: one that needs probes and, if any does, the pool's embeddings too
+    both = [s for s in SELECTORS if _needs(s, a, "needs_probes") and _needs(s, a, "needs_embeddings")]
+    a.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=a.out, prefix=".measure-") as tmp:
+        cfg = run_config(a, 0, Path(tmp), "measure", selector=(both or ["egss"])[0],
+                         annotator="clear",
+                         seed_size=n_seed, steps=steps, candidates=n_cand, per_round=n_cand,
+                         pool_size=min(a.pool, 400), eval_size=n_eval)
+        with product_run(cfg) as (state, pool, estimator):
+            state, m0, ann0, _ = run_round(cfg, 0, state, pool, estimator, [], "measure-0")
+            _, m1, ann1, cand = run_round(cfg, 1, state, pool, estimator, [m0], "measure-1")
+            n_pool = len(pool)
+    s0, s1 = m0["step_wall_s"], m1["step_wall_s"]
+    t = {"step": s1["train"] / steps, "eval": s1["evaluate"] / n_eval,
+         "sample": s1["sample"] / len(cand), "probe": s1.get("probe", 0.0) / len(cand),
+         "embed": s1.get("embed", 0.0) / n_pool,
+         "cot": s0["annotate"] / len(ann0), "clear": s1["annotate"] / len(ann1),
+         "overhead": max(0.0, m1["wall_s"] - sum(s1.values()))}
+    tok = {"cot": m0["teacher_tokens"] / len(ann0), "clear": m1["teacher_tokens"] / len(ann1)}
+    tok["clear_single"], t["clear_single"] = tok["clear"], t["clear"]
+
+    def warm_s(n: int, train_steps: int) -> float:
+        return n * t["cot"] + train_steps * t["step"] + a.test * t["eval"] + t["overhead"]
+
+    def round_s(method: str) -> float:
+        sel, ann = method.split(":")
+        probes = t["probe"] if _needs(sel, a, "needs_probes") else 0.0
+        embed = a.pool * t["embed"] if _needs(sel, a, "needs_embeddings") else 0.0
+        q = min(a.candidates, a.round_tokens / tok[ann])
+        return (a.candidates * (t["sample"] + probes) + embed + q * t[ann]
+                + a.round_steps * t["step"] + a.test * t["eval"] + t["overhead"])
+
+    lines = [f"measured on {len(cand)} candidates, {n_eval} test questions, {steps} steps "
+             f"(torch threads {torch.get_num_threads()}, load average "
+             f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):",
+             f"  train step {t['step']:.3f} s (batch {TRAIN['batch_size']}); evaluation "
+             f"{t['eval']:.3f} s/question; sampling K={a.k} {t['sample']:.3f} s/candidate; "
+             f"EGSS probes {t['probe']:.3f} s/candidate; question embeddings "
+             + (f"{t['embed']:.4f} s/pool question" if "embed" in s1 else "not measured"),
+             f"  teacher (oracle): CoT {t['cot']:.3f} s and {tok['cot']:.0f} tokens per question, "
+             f"CLEAR {t['clear']:.3f} s and {tok['clear']:.0f} tokens; round overhead "
+             f"{t['overhead']:.1f} s",
+             "  (the student here is barely trained: it writes up to --max-new-tokens, so "
+             "sampling and evaluation are upper bounds)", "", "projection:"]
+    total = 0.0
+    for regime in a.regime_list:
+        w = warm_s(warm_size(regime), a.warm_steps)
+        per = {m: a.rounds * round_s(m) for m in methods}
+        group = w + sum(per.values())
+        total += group * a.seeds
+        lines.append(f"  {regime}: warm start {fmt_seconds(w)}; per method ({a.rounds} rounds) "
+                     + ", ".join(f"{m} {fmt_seconds(s)}" for m, s in per.items())
+                     + f"; per seed {fmt_seconds(group)}, × {a.seeds} seeds")
+    if a.ceiling_steps:
+        c = warm_s(a.pool, a.ceiling_steps)
+        total += c
+        lines.append(f"  full-pool ceiling: {fmt_seconds(c)}")
+    lines.append(f"  grid total {fmt_seconds(total)} in one process; with --workers "
+                 f"{max(a.workers, 2)} about {fmt_seconds(total / max(a.workers, 2))} if that "
+                 "many cores are free (1 torch thread each)")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------ summary and plots
+
+def _select(a: argparse.Namespace, rows: list[dict], methods: list[str]) -> list[dict]:
+    return [r for r in rows if r.get("setup") == a.setup and r["seed"] < a.seeds
+            and r["round"] <= a.rounds
+            and ((r["regime"] in a.regime_list and r["method"] in methods)
+                 or r["regime"] == "ceiling")]
+
+
+def _by(rows: list[dict], *keys: str) -> dict:
+    out: dict = {}
+    for r in rows:
+        out.setdefault(tuple(r[k] for k in keys), []).append(r)
+    return out
+
+
+def summarise(a: argparse.Namespace, rows: list[dict], methods: list[str]) -> str:
+    """summary.md: per regime, mean ± std over seeds per round, the paired difference
+    against random:cot (95% t-interval over seeds) and what each method bought."""
+    rows = _select(a, rows, methods)
+    lines = ["# Selection efficiency (the product's round flow; teacher: the oracle test double)", "",
+             f"Arithmetic task: pool {a.pool}, test {a.test}; {a.rounds} active rounds of "
+             f"{a.candidates} candidates (K = {a.k}, τ = {a.temperature}), "
+             f"{a.round_tokens:,} teacher tokens each, {a.round_steps} training steps; warm start "
+             f"{a.warm_steps} steps. Accuracy % on the test split. Teacher tokens and questions are "
+             "cumulative and include the warm start (round 0, shared by every method of a seed)."]
+    ceiling = [r for r in rows if r["regime"] == "ceiling"]
+    if ceiling:
+        lines.append(f"Full-pool ceiling ({a.pool} CoT examples, {a.ceiling_steps} steps from "
+                     f"scratch): {100 * ceiling[0]['accuracy']:.1f}%.")
+    for regime in a.regime_list:
+        rs = [r for r in rows if r["regime"] == regime]
+        if not rs:
+            continue
+        cells = _by(rs, "method", "round")
+        present = [m for m in methods if any(k[0] == m for k in cells)]
+        lines += ["", f"## {regime} ({warm_size(regime)} CoT examples in the warm start)", "",
+                  "| method | seeds | " + " | ".join(f"round {r}" for r in range(a.rounds + 1)) + " |",
+                  "|---|---|" + "---|" * (a.rounds + 1)]
+        for m in present:
+            out = []
+            for r in range(a.rounds + 1):
+                c = cells.get((m, r), [])
+                if not c:
+                    out.append("–")
+                    continue
+                acc = mean_std([100 * x["accuracy"] for x in c])
+                tok = statistics.fmean(x["teacher_tokens"] for x in c) / 1000
+                q = statistics.fmean(x["questions"] for x in c)
+                out.append(f"{acc[0]:.1f} ± {acc[1]:.1f} ({tok:.1f}k tok, {q:.0f} q)")
+            n = len({x["seed"] for r in range(a.rounds + 1) for x in cells.get((m, r), [])})
+            lines.append(f"| {m} | {n} | " + " | ".join(out) + " |")
+        base = {(x["seed"], x["round"]): x for x in rs if x["method"] == BASELINE}
+        if base:
+            lines += ["", f"Paired difference against {BASELINE} (accuracy points, same seed and "
+                      "round; mean [95% t-interval over seeds], n seeds):", "",
+                      "| method | " + " | ".join(f"round {r}" for r in range(1, a.rounds + 1)) + " |",
+                      "|---|" + "---|" * a.rounds]
+            for m in present:
+                if m == BASELINE:
+                    continue
+                out = []
+                for r in range(1, a.rounds + 1):
+                    d = [100 * (x["accuracy"] - base[(x["seed"], r)]["accuracy"])
+                         for x in cells.get((m, r), []) if (x["seed"], r) in base]
+                    ci = t_interval(d)
+                    out.append("–" if not d else f"{d[0]:+.1f} (n 1)" if ci is None else
+                               f"{ci[0]:+.1f} [{ci[1]:+.1f}, {ci[2]:+.1f}] (n {len(d)})")
+                lines.append(f"| {m} | " + " | ".join(out) + " |")
+        lines += ["", "What each method bought in the active rounds (mean over seeds and rounds): "
+                  "questions per round, teacher tokens per question, gold solution steps of the "
+                  f"questions it bought (the pool's mean: "
+                  f"{statistics.fmean(x['pool_gold_steps_mean'] for x in rs):.2f}), student "
+                  "steps the teacher accepted per question (CLEAR).", "",
+                  "| method | questions / round | tokens / question | gold steps | accepted steps |",
+                  "|---|---|---|---|---|"]
+        for m in present:
+            act = [x for x in rs if x["method"] == m and x["round"] >= 1]
+            if not act:
+                continue
+            qs = sum(x["round_questions"] for x in act)
+            gold = [x["gold_steps_mean"] for x in act if x["gold_steps_mean"] is not None]
+            acc = [x["accepted_steps_mean"] for x in act if x["accepted_steps_mean"] is not None]
+            lines.append(" | ".join([
+                f"| {m}", f"{qs / len(act):.0f}",
+                f"{sum(x['round_teacher_tokens'] for x in act) / max(1, qs):.0f}",
+                f"{statistics.fmean(gold):.2f}" if gold else "–",
+                f"{statistics.fmean(acc):.2f}" if acc else "–"]) + " |")
+    wall = sum(r["wall_s"] for r in rows if r["round"] >= 1) + sum(
+        r["wall_s"] for r in {(r["regime"], r["seed"]): r for r in rows if r["round"] == 0}.values())
+    lines += ["", f"Compute in the rows: {fmt_seconds(wall)} of round wall time (each warm start "
+              "counted once)."]
     return "\n".join(lines) + "\n"
 
 
-def _mean_std(xs: list[float]) -> tuple[float, float]:
-    return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
-
-
-def summarise(results: dict, a: argparse.Namespace) -> str:
-    """Markdown: final accuracy (mean ± std over seeds) and tokens, docs/design.md §4's shape."""
-    def cell(sel: str, ann: str) -> str:
-        runs = results["methods"].get(f"{sel}:{ann}")
-        if not runs:
-            return "–"
-        acc = _mean_std([100 * c[-1]["accuracy"] for c in runs.values()])
-        tok = _mean_std([c[-1]["teacher_tokens"] / 1000 for c in runs.values()])
-        return f"{acc[0]:.1f} ± {acc[1]:.1f} ({tok[0]:.1f}k tok)"
-
-    sels = [s for s in SELECTORS if any(k.startswith(s + ":") for k in results["methods"])]
-    lines = [
-        f"Accuracy % after {a.rounds} active rounds on the arithmetic task (mean ± std over "
-        f"{a.seeds} seeds; in brackets: teacher tokens spent in the active rounds). Teacher: the "
-        "oracle test double. Warm start "
-        f"{100 * results['warm']['accuracy']:.1f}% ({a.warm} CoT examples); full-pool ceiling "
-        f"{100 * results['ceiling']['accuracy']:.1f}% ({a.pool} examples).", "",
-        "| selector | CoT | CLEAR | clear_single |", "|---|---|---|---|"]
-    for s in sels:
-        lines.append(f"| {s} | {cell(s, 'cot')} | {cell(s, 'clear')} | {cell(s, 'clear_single')} |")
-    lines += ["", "Per round (mean over seeds): round: accuracy % @ cumulative teacher tokens", ""]
-    for m, runs in results["methods"].items():
-        pts = []
-        for r in range(a.rounds + 1):
-            acc = statistics.fmean(100 * c[r]["accuracy"] for c in runs.values())
-            tok = statistics.fmean(c[r]["teacher_tokens"] for c in runs.values())
-            q = statistics.fmean(c[r].get("questions", 0) for c in runs.values())
-            pts.append(f"r{r}: {acc:.1f}% @ {tok / 1000:.1f}k" + (f" ({q:.0f} q)" if r else ""))
-        lines.append(f"* {m}: " + ", ".join(pts))
-    lines += ["", "What each method bought in the active rounds (mean over seeds and rounds): questions "
-              "annotated, teacher tokens per question, gold solution steps of the selected questions "
-              f"(pool mean {results.get('pool_gold_steps_mean', float('nan')):.2f}), and for CLEAR the "
-              "student steps the teacher accepted per question.", "",
-              "| method | questions | tokens / question | gold steps of selected | accepted steps |",
-              "|---|---|---|---|---|"]
-    for m, runs in results["methods"].items():
-        rs = [c[r] for c in runs.values() for r in range(1, a.rounds + 1)]
-        q = sum(x["questions"] for x in rs) / len(runs)
-        tpq = sum(x["round_tokens"] for x in rs) / max(1, sum(x["questions"] for x in rs))
-        steps = statistics.fmean(x["gold_steps_mean"] for x in rs if x["gold_steps_mean"] is not None)
-        acc = [x["accepted_steps_mean"] for x in rs if x.get("accepted_steps_mean") is not None]
-        lines.append(f"| {m} | {q:.0f} | {tpq:.0f} | {steps:.2f} | "
-                     f"{statistics.fmean(acc):.2f} |" if acc else f"| {m} | {q:.0f} | {tpq:.0f} | "
-                     f"{steps:.2f} | – |")
-    return "\n".join(lines) + "\n"
-
-
-def plot(results: dict, a: argparse.Namespace, path: Path) -> None:
+def plot(a: argparse.Namespace, rows: list[dict], methods: list[str], path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for m, runs in results["methods"].items():
-        xs = [statistics.fmean(c[r]["teacher_tokens"] for c in runs.values()) / 1000
-              for r in range(a.rounds + 1)]
-        ys = [[100 * c[r]["accuracy"] for c in runs.values()] for r in range(a.rounds + 1)]
-        mean = [statistics.fmean(y) for y in ys]
-        std = [statistics.stdev(y) if len(y) > 1 else 0 for y in ys]
-        style = "-" if m.endswith(":clear") else ("--" if m.endswith(":cot") else ":")
-        ax.errorbar(xs, mean, yerr=std, label=m.replace(":", " + "), linestyle=style, marker="o",
-                    capsize=3)
-    ax.axhline(100 * results["ceiling"]["accuracy"], color="gray", linestyle="-.",
-               label=f"full pool ({a.pool} gold examples)")
-    ax.set_xlabel("teacher tokens spent in active rounds (thousands; oracle test double)")
-    ax.set_ylabel("test accuracy %")
-    ax.set_title(f"Arithmetic task, {a.seeds} seeds, warm start {a.warm} CoT examples")
-    ax.legend(fontsize=7)
+    rows = _select(a, rows, methods)
+    regimes = [g for g in a.regime_list if any(r["regime"] == g for r in rows)]
+    if not regimes:
+        return
+    fig, axes = plt.subplots(2, len(regimes), figsize=(6 * len(regimes), 8), squeeze=False)
+    ceiling = [r for r in rows if r["regime"] == "ceiling"]
+    for j, regime in enumerate(regimes):
+        cells = _by([r for r in rows if r["regime"] == regime], "method", "round")
+        for i, (xkey, xlabel, scale) in enumerate((
+                ("teacher_tokens", "cumulative teacher tokens (thousands, warm start included)", 1000),
+                ("questions", "cumulative questions annotated (warm start included)", 1))):
+            ax = axes[i][j]
+            for m in methods:
+                pts = [cells[(m, r)] for r in range(a.rounds + 1) if (m, r) in cells]
+                if not pts:
+                    continue
+                xs = [statistics.fmean(x[xkey] for x in c) / scale for c in pts]
+                ys = [mean_std([100 * x["accuracy"] for x in c]) for c in pts]
+                style = "-" if m.endswith(":clear") else "--" if m.endswith(":cot") else ":"
+                ax.errorbar(xs, [y[0] for y in ys], yerr=[y[1] for y in ys], label=m,
+                            linestyle=style, marker="o", capsize=3)
+            if ceiling:
+                ax.axhline(100 * ceiling[0]["accuracy"], color="gray", linestyle="-.",
+                           label=f"full pool ({a.pool} CoT examples)")
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel("test accuracy %")
+            ax.set_title(f"{regime}: warm start {warm_size(regime)} CoT examples; seeds: "
+                         f"{len({x['seed'] for c in cells.values() for x in c})}")
+            ax.legend(fontsize=7)
+    fig.suptitle("Arithmetic task, oracle teacher (test double); mean ± std over seeds")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_summary(a: argparse.Namespace, methods: list[str]) -> str:
+    rows = read_rows(a.results)
+    text = summarise(a, rows, methods)
+    (a.out / "summary.md").write_text(text, encoding="utf-8")
+    try:
+        plot(a, rows, methods, a.out / "curves.png")
+    except ImportError:
+        print("warning: matplotlib is not installed (make bench-selection installs it): no "
+              "curves.png", file=sys.stderr)
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    for noisy in ("httpx", "LiteLLM", "litellm"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     a = parse_args(argv)
-    if a.threads:
-        import torch
-        torch.set_num_threads(a.threads)
+    methods = known_methods(a.method_list)
+    if not methods:
+        print("error: no method left to run", file=sys.stderr)
+        return 2
     a.out.mkdir(parents=True, exist_ok=True)
+    if a.summary_only:
+        print(write_summary(a, methods))
+        return 0
+    from elad_core.synthetic.arithmetic import write_dataset
+    from flows.watchdog import start_watchdog
+
+    start_watchdog()  # nothing this benchmark starts outlives it, even after a SIGKILL
+    # the same files as `elad arithmetic-task DIR --pool P --test T --seed 1234` (seeded:
+    # rewriting them changes nothing the caches key on, which is their content)
+    write_dataset(a.data_dir, {"train": a.pool, "test": a.test}, seed=1234)
+    if a.measure:
+        print(measure(a, methods))
+        return 0
     t0 = time.perf_counter()
-    paths = write_dataset(a.out / "data", {"pool": a.pool, "test": a.test}, seed=1234)
-    pool, test = load_examples(str(paths["pool"]), "pool"), load_examples(str(paths["test"]), "test")
-    base = a.out / "student_base"
-    if not (base / "embedded_student.json").exists():
-        texts = [e.question for e in pool] + FORMAT_TEXTS
-        build_embedded_student(texts, STUDENT, base, seed=0)
-    with OracleServer(OracleJudge(pool + test)) as server:
-        b = Bench(a, server.api_base, pool, test, base)
-        if a.only_ceiling:
-            print(json.dumps({k: v for k, v in ceiling(b).items() if k != "key"}))
-            return 0
-        warm = warm_start(b)
-        log.info("warm start: accuracy %.3f", warm["accuracy"])
-        results = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()},
-                   "warm": {k: v for k, v in warm.items() if k != "annotated"}, "methods": {},
-                   "pool_gold_steps_mean": _gold_steps(b, [e.id for e in pool])}
-        for seed in range(a.seeds):  # seed by seed: partial results are usable early
-            for sel, ann in a.method_list:
-                curve = run_method(b, warm, sel, ann, seed)
-                results["methods"].setdefault(f"{sel}:{ann}", {})[str(seed)] = curve
-                write_json(a.out / "selection_efficiency.partial.json", results)
-            if seed == 0:
-                results["ceiling"] = ceiling(b)
-                log.info("full-pool ceiling: accuracy %.3f", results["ceiling"]["accuracy"])
-        top = max(c[1]["questions"] for runs in results["methods"].values() for c in runs.values())
-        analysis = analyse_round1(b, warm, a.seeds, top)
-    results["wall_s"] = time.perf_counter() - t0
-    write_json(a.out / "selection_efficiency.json", results)
-    table = summarise(results, a) + "\n" + analysis
-    (a.out / "selection_efficiency.md").write_text(table, encoding="utf-8")
-    plot(results, a, a.out / "selection_efficiency.png")
-    print(table)
-    return 0
+    failed = run_grid(a, methods)
+    print(write_summary(a, methods))
+    print(f"wall time {fmt_seconds(time.perf_counter() - t0)}; rows in {a.results}")
+    for f in failed:
+        print(f"FAILED {f}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -98,6 +98,14 @@ def _fmt(option: str, value: float) -> str:
     return f"${value:.4f}" if "cost" in option else f"{value:,.0f} teacher tokens"
 
 
+def measured_mean(records: list[dict], units: int) -> Usage:
+    """The measured spend per unit: the records' teacher_tokens and cost_usd summed, over
+    `units` (> 0): ELAD's annotations of a kind, EvoKD's teacher rounds. Both methods'
+    estimates are this mean once something was measured, an a-priori count before."""
+    return Usage(sum(r["teacher_tokens"] for r in records) / units,
+                 sum(r["cost_usd"] for r in records) / units)
+
+
 class Estimator:
     """Per-annotation teacher usage, measured from earlier rounds or a priori.
 
@@ -131,8 +139,7 @@ class Estimator:
         same = [r for r in history if r["annotator"] == annotator]
         n = sum(r.get("annotated", r["selected"]) for r in same)
         if n:
-            used = Usage(sum(r["teacher_tokens"] for r in same), sum(r["cost_usd"] for r in same))
-            return used * (1 / n), f"measured: mean of {n} {annotator} annotations"
+            return measured_mean(same, n), f"measured: mean of {n} {annotator} annotations"
         return self.a_priori(annotator), (
             f"a priori: {self.cot_prompt_tokens:.0f} prompt tokens per question, "
             f"{self.completion_tokens} completion tokens per call"

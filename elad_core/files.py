@@ -75,3 +75,17 @@ def hash_dir(path: Path) -> str:
 def hash_json(obj: Any) -> str:
     """sha256 of canonical JSON (sorted keys): for config slices and id lists."""
     return sha256_bytes(json.dumps(obj, sort_keys=True, default=str).encode("utf-8"))
+
+
+def read_json_lines(path: Path) -> list[dict]:
+    """The rows of an append-only JSON-lines file ([] when it does not exist); a line torn
+    by a killed writer is skipped (request logs, benchmark result rows)."""
+    if not Path(path).exists():
+        return []
+    rows = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows

@@ -45,6 +45,8 @@ class DataRefs(Frozen):
     pool_sha: str
     eval: str
     eval_sha: str
+    # per split, what merging repeated questions did (elad_core.elad.duplicates.DuplicateReport)
+    duplicates: dict[str, dict] = {}
 
 
 class StudentRef(Frozen):
@@ -83,7 +85,7 @@ class RoundResult(Frozen):
 
     record: dict
     selected_ids: tuple[str, ...]
-    weights: FileRef
+    weights: FileRef | None  # None: still the base model (a seed round stopped before training)
     annotation_files: tuple[AnnotationBatchRef, ...]
 
     def next_state(self, state: RoundState) -> RoundState:

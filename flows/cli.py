@@ -20,6 +20,7 @@ from typing import Any, Literal, Optional, get_args, get_origin
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -51,6 +52,7 @@ def _default(model: type[BaseModel], field: str) -> Any:
 SelectorName = Literal[tuple(SELECTORS)]
 Annotator = Literal[_values(TeacherConfig, "annotator")]
 SeedAnnotator = Literal[_values(TeacherConfig, "seed_annotator")]
+TeacherMode = Literal[_values(TeacherConfig, "mode")]
 DataFormat = Literal[_values(DataConfig, "format")]
 TrainMode = Literal[_values(TrainConfig, "mode")]
 RunnerKind = Literal[_values(RunnerConfig, "kind")]
@@ -117,6 +119,12 @@ def run(
     teacher: Optional[str] = typer.Option(None, help="'oracle' or a litellm model string."),
     teacher_api_base: Optional[str] = typer.Option(None, help="Teacher endpoint (OpenAI style)."),
     api_key_env: Optional[str] = typer.Option(None, help="Env var holding the teacher API key."),
+    reply_cache: Optional[Path] = typer.Option(
+        None, help="Folder of teacher replies shared across runs: temperature-0 requests "
+                   "found there are not sent (and not paid) again."),
+    teacher_mode: Optional[TeacherMode] = typer.Option(
+        None, help=f"Teacher requests one by one or through the provider's batch API at its "
+                   f"batch price (default {_default(TeacherConfig, 'mode')}; batch: hours)."),
     selector: Optional[SelectorName] = typer.Option(
         None, help=f"Uncertainty selector of rounds 1+ (default "
                    f"{_default(SelectionConfig, 'selector')}: ELAD's explanation-guided)."),
@@ -149,15 +157,20 @@ def run(
         "data.eval_size": eval_size, "student.model": student, "teacher.model": teacher,
         "teacher.api_base": teacher_api_base, "teacher.api_key_env": api_key_env,
         "teacher.annotator": annotator, "teacher.seed_annotator": seed_annotator,
-        "selection.selector": selector, "selection.seed_size": seed_size,
-        "selection.per_round": per_round, "train.steps": train_steps, "train.mode": train_mode,
+        "teacher.mode": teacher_mode, "teacher.reply_cache": reply_cache and str(reply_cache),
+        "selection.selector": selector,
+        "selection.seed_size": seed_size, "selection.per_round": per_round,
+        "train.steps": train_steps, "train.mode": train_mode,
         "runner.kind": runner,
     }
     try:
         cfg = load_config(config, overrides)
         from elad_core.elad.preflight import preflight
 
-        preflight(cfg)  # bad data, options or key: one line, exit 2, nothing written
+        notes: list[str] = []
+        preflight(cfg, notes)  # bad data, options or key: one line, exit 2, nothing written
+        for line in notes:  # e.g. repeated questions merged
+            typer.echo(line)
         start_watchdog()  # no process of this run outlives it, even after SIGKILL
         from flows.elad.loop import active_distillation
 
@@ -177,15 +190,21 @@ def _print_summary(summary: dict, run_dir: Path, wall_s: float) -> None:
     for col in ("round", "selector", "annotator", "selected", "teacher tokens", "cost $",
                 "accuracy", "parse rate", "train loss", "eval loss"):
         table.add_column(col, justify="right")
+    def num(x, digits: int = 3) -> str:
+        return "-" if x is None else f"{x:.{digits}f}"
+
     for r in summary["rounds"]:
         table.add_row(str(r["round"]), r["selector"], r["annotator"], str(r["selected"]),
-                      str(r["teacher_tokens"]), f"{r['cost_usd']:.4f}", f"{r['accuracy']:.3f}",
-                      f"{r['parse_rate']:.3f}", f"{r['train_loss']:.3f}",
-                      "-" if r["eval_loss"] is None else f"{r['eval_loss']:.3f}")
+                      str(r["teacher_tokens"]), num(r["cost_usd"], 4), num(r["accuracy"]),
+                      num(r["parse_rate"]), num(r["train_loss"]), num(r["eval_loss"]))
     out = Console(width=max(Console().width, 110))
     out.print(table)
     out.print(f"teacher requests sent by this invocation: {summary['teacher_requests_sent']}; "
               f"wall {wall_s:.1f} s; results in {run_dir}/ (summary.json, round_NNN/)")
+    if "teacher replies unusable" in summary["stopped"]:
+        # one line: the cause and a raw reply; what was paid for is kept (cached, journaled)
+        err.print(f"[red]{escape(summary['stopped'])}[/red]", soft_wrap=True)
+        raise typer.Exit(1)
     if "budget" in summary["stopped"]:
         err.print(f"[yellow]{summary['stopped']}[/yellow]", soft_wrap=True)
 
@@ -351,6 +370,9 @@ def evokd(
     teacher: Optional[str] = typer.Option(None, help="'oracle' or a litellm model string."),
     teacher_api_base: Optional[str] = typer.Option(None, help="Teacher endpoint (OpenAI style)."),
     api_key_env: Optional[str] = typer.Option(None, help="Env var holding the teacher API key."),
+    reply_cache: Optional[Path] = typer.Option(
+        None, help="Folder of teacher replies shared across runs: temperature-0 requests "
+                   "found there are not sent (and not paid) again."),
     max_teacher_tokens: Optional[int] = typer.Option(None, help="Teacher-token budget."),
     max_cost_usd: Optional[float] = typer.Option(None, help="Dollar budget."),
     seed: Optional[int] = typer.Option(None, help="Random seed."),
@@ -364,7 +386,7 @@ def evokd(
         "data.eval_size": eval_size, "evokd.method": method, "evokd.n_hard": n_hard,
         "evokd.n_easy": n_easy, "student.model": student, "student.mode": mode,
         "train.steps": steps, "teacher.model": teacher, "teacher.api_base": teacher_api_base,
-        "teacher.api_key_env": api_key_env,
+        "teacher.api_key_env": api_key_env, "teacher.reply_cache": reply_cache and str(reply_cache),
     }
     try:
         from elad_core.evokd.config import load_evokd_config

@@ -28,13 +28,18 @@ def metrics_markdown(title: str, manifest: dict, keys: tuple[str, ...],
     """A round's metrics markdown: `title`, a table of `keys` of the manifest, optional
     titled text sections (e.g. the teacher's analysis), then the wall seconds per step."""
     lines = [f"# {title}", "", "| metric | value |", "|---|---|"]
-    lines += [f"| {key} | {manifest.get(key)} |" for key in keys]
+    lines += [f"| {key} | {_fmt(manifest.get(key))} |" for key in keys]
     for name, text in (sections or {}).items():
         if text:
             lines += ["", f"## {name}", "", text]
     lines += ["", "| step | wall s |", "|---|---|"]
     lines += [f"| {k} | {v:.2f} |" for k, v in manifest["step_wall_s"].items()]
     return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    """Floats at 4 significant digits (a UI table, not the record: manifest.json keeps all)."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def publish_run(run_name: str, run_dir: Path, summary: dict, curve: str,

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 from prefect import task
 from prefect.concurrency.sync import concurrency
@@ -39,30 +40,37 @@ from tasks.limits import rate_limiter
 MAX_RETRY_AFTER_S = 120.0
 
 
+class Counts(NamedTuple):
+    """Teacher requests of one run: sent, replayed from a batch's journal (paid earlier in
+    this run), reused from the cross-run reply cache (paid by another run)."""
+
+    sent: int = 0
+    replayed: int = 0
+    reused: int = 0
+
+
 class RunCounts:
-    """Teacher requests sent and replies replayed by this process, per run (keyed by the run
-    dir): runs going on at once in one process (threads) each count only their own."""
+    """Teacher request counts of this process, per run (keyed by the run dir): runs going on
+    at once in one process (threads) each count only their own."""
 
     def __init__(self) -> None:
         self._lock, self._runs = threading.Lock(), {}
 
-    def add(self, run: str, sent: int, replayed: int) -> None:
+    def add(self, run: str, sent: int, replayed: int, reused: int = 0) -> None:
         with self._lock:
-            counts = self._runs.setdefault(run, [0, 0])
-            counts[0] += sent
-            counts[1] += replayed
+            old = self._runs.get(run, Counts())
+            self._runs[run] = Counts(old.sent + sent, old.replayed + replayed,
+                                     old.reused + reused)
 
-    def get(self, run: str) -> tuple[int, int]:
-        """(requests sent, replies replayed) for `run` so far."""
+    def get(self, run: str) -> Counts:
+        """The counts for `run` so far."""
         with self._lock:
-            sent, replayed = self._runs.get(run, (0, 0))
-            return sent, replayed
+            return self._runs.get(run, Counts())
 
-    def pop(self, run: str) -> tuple[int, int]:
+    def pop(self, run: str) -> Counts:
         """get(run), then forget the run (its flow is over)."""
         with self._lock:
-            sent, replayed = self._runs.pop(run, (0, 0))
-            return sent, replayed
+            return self._runs.pop(run, Counts())
 
     def __reduce__(self):
         # a Dask runner pickles the round flow with the tasks it references: a copy in
@@ -120,7 +128,8 @@ def teacher_session(cfg: TeacherConfig, api_base: str | None, out_path: Path,
         raise
     finally:
         if run is not None:
-            RUN_COUNTS.add(run, client.requests_sent, client.replayed)
+            RUN_COUNTS.add(run, client.requests_sent, client.replayed,
+                           client.reused)
 
 
 def resolve_api_key(cfg: TeacherConfig) -> str | None:

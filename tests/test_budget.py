@@ -81,7 +81,7 @@ def test_a_round_run_on_its_own_builds_its_budget_state(tmp_path):
     folder's manifests, so its batches are still checked against the budgets."""
     from elad_core.elad.records import Example
     from elad_core.refs import DataRefs, RoundState, StudentRef
-    from flows.elad.round import _budget_from_run_folder
+    from flows.elad.budget import budget_from_run_folder
 
     cfg = RunConfig.model_validate(tiny_config(tmp_path, max_teacher_tokens=5000))
     round0 = cfg.run_dir / "round_000"
@@ -98,7 +98,7 @@ def test_a_round_run_on_its_own_builds_its_budget_state(tmp_path):
     state = RoundState(data=DataRefs(pool="p", pool_sha="s", eval="e", eval_sha="t"),
                        student=StudentRef(base="b", base_sha="b"),
                        annotated=tuple(f"q{i}" for i in range(8)))
-    plan = _budget_from_run_folder(cfg, 1, state, pool)
+    plan = budget_from_run_folder(cfg, 1, state, pool)
     assert plan.spent == Usage(4000, 0.0)
     assert plan.per_annotation.teacher_tokens > 0 and plan.estimate["basis"].startswith("a priori")
     # 1,000 tokens left: a CLEAR batch of 4 (estimated a priori) is refused before it is sent

@@ -36,6 +36,9 @@ class DataConfig(StrictModel):
     # answer family; None = the format's own (gsm8k number, aqua / commonsenseqa option,
     # esnli / anli label, strategyqa yesno); jsonl needs it set
     family: Literal["number", "option", "label", "yesno"] | None = None
+    # repeated questions: copies with the same answer are always merged (and counted);
+    # copies with conflicting answers are an error, or keep the `first`, or `drop` them all
+    on_duplicate: Literal["error", "first", "drop"] = "error"
 
     @property
     def answer_family(self) -> str:
@@ -68,15 +71,31 @@ class SelectionConfig(StrictModel):
     seed_size: int = Field(128, ge=1)  # B0: random questions annotated with CoT in round 0
     per_round: int = Field(64, ge=1)  # B: questions selected per later round
     egss_lambda: float = Field(1.0, ge=0)  # EGSS = U_inter + λ·U_intra
+    # rounds >= 1 sample (and score) only a seeded random subset of this many questions not
+    # yet annotated, drawn anew each round (docs/design.md §2.6); None = all of them
+    candidates: int | None = Field(None, ge=1)
+    # egss_cost: score / predicted teacher tokens ** cost_alpha (docs/design.md §2.2.1)
+    cost_alpha: float = Field(1.0, ge=0)
+    # this share of each round's B (rounds >= 1) is drawn uniformly at random from the
+    # remaining pool, marked `control` in selected.parquet (docs/design.md §2.2.4)
+    control_fraction: float = Field(0.0, ge=0, le=1)
+    # selector auto (docs/design.md §2.2.5): `typical` while fewer than auto_switch of the
+    # remaining pool questions have a readable answer shared by >= auto_agreement of the K
+    # samples, else auto_uncertainty
+    auto_agreement: float = Field(0.75, gt=0, le=1)
+    auto_switch: float = Field(0.5, ge=0, le=1)
+    auto_uncertainty: str = "egss"
 
-    @field_validator("selector")
+    @field_validator("selector", "auto_uncertainty")
     @classmethod
-    def _known_selector(cls, name: str) -> str:
+    def _known_selector(cls, name: str, info) -> str:
         from elad_core.elad.selectors import SELECTORS
 
         if name not in SELECTORS:
             raise ValueError(f"unknown selector {name!r}; choose one of "
                              f"{', '.join(map(repr, SELECTORS))}")
+        if info.field_name == "auto_uncertainty" and name == "auto":
+            raise ValueError("auto_uncertainty must name a selector other than 'auto'")
         return name
 
 

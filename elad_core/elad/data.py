@@ -13,12 +13,12 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-
 from elad_core import SHIPPED_DATA
+from elad_core.elad.duplicates import DuplicateReport, merge_duplicates
 from elad_core.elad.parsing import normalize_answer, split_rationale
 from elad_core.elad.records import Example
 from elad_core.errors import DataError
+from elad_core.seeds import seeded_subset
 
 EMBEDDED_DIR = SHIPPED_DATA
 MAX_QUESTION_CHARS = 20_000  # a longer "question" is a broken row (GSM8K's longest: ~1,000)
@@ -113,9 +113,9 @@ def _check_row(row: dict, where: str) -> None:
         raise DataError(f"{where}: field 'answer' has no final '#### <answer>' line")
 
 
-def _to_examples(rows: list[dict], where: str, family: str) -> list[Example]:
+def _to_examples(rows: list[dict], where: str, family: str) -> tuple[list[Example], list[str]]:
+    """(examples, their locations "where:row") of GSM8K-format rows, every row checked."""
     examples: list[Example] = []
-    seen: dict[str, int] = {}
     for index, row in enumerate(rows, start=1):
         loc = f"{where}:{index}"
         _check_row(row, loc)
@@ -123,24 +123,29 @@ def _to_examples(rows: list[dict], where: str, family: str) -> list[Example]:
         answer = normalize_answer(raw or "", family)
         if answer is None:
             raise DataError(f"{loc}: field 'answer': cannot read a {family} from {raw!r}")
-        qid = question_id(row["question"])
-        if qid in seen:
-            raise DataError(f"{loc}: field 'question' duplicates line {seen[qid]} (id {qid})")
-        seen[qid] = index
-        examples.append(Example(qid, row["question"].strip(), steps, answer, family))
-    return examples
+        examples.append(Example(question_id(row["question"]), row["question"].strip(), steps,
+                                answer, family))
+    return examples, [f"{where}:{i}" for i in range(1, len(rows) + 1)]
 
 
-def load_examples(
-    dataset: str, split: str, hub_config: str | None = None, family: str = "number"
-) -> list[Example]:
-    """All examples of one split, in file order.
+def load_examples(dataset: str, split: str, hub_config: str | None = None,
+                  family: str = "number", on_duplicate: str = "error") -> list[Example]:
+    """All examples of one split, in file order, repeated questions merged
+    (elad_core.elad.duplicates; `on_duplicate` decides conflicting copies).
 
-    Returns list[Example] (len = rows). Raises DataError (file:line: field ...) on bad input.
+    Returns list[Example]. Raises DataError (file:line: field ...) on bad input.
     """
+    return load_examples_report(dataset, split, hub_config, family, on_duplicate)[0]
+
+
+def load_examples_report(dataset: str, split: str, hub_config: str | None = None,
+                         family: str = "number", on_duplicate: str = "error"
+                         ) -> tuple[list[Example], DuplicateReport]:
+    """load_examples and what merging repeated questions did."""
     path = resolve_split(dataset, split)
     if path is not None:  # read here: line numbers stay exact, no cache is written
-        return _to_examples(_read_jsonl(path), str(path), family)
+        examples, where = _to_examples(_read_jsonl(path), str(path), family)
+        return merge_duplicates(examples, where, on_duplicate)
     import datasets  # heavy import, kept local
 
     try:
@@ -150,12 +155,10 @@ def load_examples(
             f"dataset {dataset!r} split {split!r}: not a local file or folder, and the hub "
             f"load failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
         ) from None
-    return _to_examples(ds.to_list(), f"{dataset}[{split}] row", family)
+    examples, where = _to_examples(ds.to_list(), f"{dataset}[{split}] row", family)
+    return merge_duplicates(examples, where, on_duplicate)
 
 
 def subset(examples: list[Example], size: int | None, seed: int) -> list[Example]:
     """A seeded random subset of `size` examples (file order kept); all when size is None."""
-    if size is None or size >= len(examples):
-        return list(examples)
-    keep = np.sort(np.random.default_rng(seed).permutation(len(examples))[:size])
-    return [examples[i] for i in keep]
+    return seeded_subset(examples, size, seed)

@@ -13,7 +13,8 @@ import json
 from pathlib import Path
 
 from elad_core import SHIPPED_DATA
-from elad_core.elad.data import iter_jsonl, load_examples, question_id, source_fingerprint
+from elad_core.elad.data import iter_jsonl, load_examples_report, question_id, source_fingerprint
+from elad_core.elad.duplicates import DuplicateReport, merge_duplicates
 from elad_core.elad.parsing import normalize_answer
 from elad_core.elad.records import Example
 from elad_core.errors import DataError
@@ -167,31 +168,44 @@ def load_generic(path: Path, fields: dict[str, str], family: str) -> list[Exampl
 
 
 def load_split(fmt: str, dataset: str, split: str, family: str, fields: dict[str, str],
-               hub_config: str | None = None) -> list[Example]:
-    """Examples of one split in any supported format (DataConfig.format). DataError on bad input.
+               hub_config: str | None = None, on_duplicate: str = "error") -> list[Example]:
+    """Examples of one split in any supported format (DataConfig.format), repeated questions
+    merged (elad_core.elad.duplicates). DataError on bad input.
 
     For the single-file formats (strategyqa, anli, jsonl) `split` may be the file itself.
     """
+    return load_split_report(fmt, dataset, split, family, fields, hub_config, on_duplicate)[0]
+
+
+def load_split_report(fmt: str, dataset: str, split: str, family: str, fields: dict[str, str],
+                      hub_config: str | None = None, on_duplicate: str = "error"
+                      ) -> tuple[list[Example], DuplicateReport]:
+    """load_split and what merging repeated questions did (counts for summary.json)."""
+    if fmt == "gsm8k":
+        return load_examples_report(dataset, split, hub_config, family, on_duplicate)
     root = _root(fmt, dataset)
     single = Path(split) if split.endswith((".json", ".jsonl", ".csv")) else root
-    if fmt == "gsm8k":
-        return load_examples(dataset, split, hub_config, family)
     if fmt == "aqua":
-        return load_aqua(root, split)
-    if fmt == "esnli":
-        return load_esnli(root, split)
-    if fmt == "commonsenseqa":
-        return load_commonsenseqa(root, split)
-    if fmt == "strategyqa":
-        return load_strategyqa(single)
-    if fmt == "anli":
-        return load_anli(single if single.is_file() else root / f"{split}.jsonl")
-    if fmt == "jsonl":
+        examples, where = load_aqua(root, split), f"{root}/{split}"
+    elif fmt == "esnli":
+        examples, where = load_esnli(root, split), f"{root} {split}"
+    elif fmt == "commonsenseqa":
+        examples, where = load_commonsenseqa(root, split), f"{root} {split}"
+    elif fmt == "strategyqa":
+        examples, where = load_strategyqa(single), f"{single} item"
+    elif fmt == "anli":
+        path = single if single.is_file() else root / f"{split}.jsonl"
+        examples, where = load_anli(path), str(path)
+    elif fmt == "jsonl":
         if not single.is_file() and root.is_dir():
             csv = root / f"{split}.csv"
             single = csv if csv.is_file() else root / f"{split}.jsonl"
-        return load_generic(single, fields, family)
-    raise DataError(f"unknown data format {fmt!r}")
+        examples, where = load_generic(single, fields, family), str(single)
+    else:
+        raise DataError(f"unknown data format {fmt!r}")
+    header = 1 if fmt == "jsonl" and single.suffix.lower() == ".csv" else 0
+    locations = [f"{where}:{i + 1 + header}" for i in range(len(examples))]
+    return merge_duplicates(examples, locations, on_duplicate)
 
 
 def _root(fmt: str, dataset: str) -> Path:

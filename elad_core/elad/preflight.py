@@ -39,19 +39,25 @@ def _is_local(src: Source) -> bool:
     return src.format != "gsm8k" or resolve_split(src.dataset, src.split) is not None
 
 
-def check_data(dc: DataConfig) -> dict[str, int]:
+def check_data(dc: DataConfig, notes: list[str] | None = None) -> dict[str, int]:
     """Load every local source as the data task will; {name: rows} of those checked.
 
+    notes: if given, gets one line per split whose repeated questions were merged
+    (elad_core.elad.duplicates), for the console.
     Raises DataError (file:line: field ...) at the first bad row, or for a missing file.
     """
-    from elad_core.elad.loaders import load_split
+    from elad_core.elad.loaders import load_split_report
 
     rows = {}
     for src in sources(dc):
         if _is_local(src):
-            examples = load_split(src.format, src.dataset, src.split, dc.answer_family,
-                                  dc.fields, dc.hub_config)
+            examples, report = load_split_report(src.format, src.dataset, src.split,
+                                                 dc.answer_family, dc.fields, dc.hub_config,
+                                                 dc.on_duplicate)
             rows[src.name] = len(examples)
+            line = report.describe(f"{src.name} ({src.dataset} {src.split})", dc.on_duplicate)
+            if line and notes is not None:
+                notes.append(line)
     return rows
 
 
@@ -72,13 +78,14 @@ def check_teacher(config: RunConfig) -> None:
                 "teacher.input_cost_per_1m_usd and teacher.output_cost_per_1m_usd")
 
 
-def preflight(config: RunConfig) -> dict[str, int]:
+def preflight(config: RunConfig, notes: list[str] | None = None) -> dict[str, int]:
     """Everything checkable before a run writes anything; returns {source: rows checked}.
 
+    notes: if given, gets the console lines worth showing (merged repeated questions).
     Raises DataError or ConfigError with a one-line message.
     """
     check_teacher(config)
-    return check_data(config.data)
+    return check_data(config.data, notes)
 
 
 def pool_questions(config: RunConfig) -> list[str]:
@@ -89,5 +96,5 @@ def pool_questions(config: RunConfig) -> list[str]:
     dc = config.data
     pool = sources(dc)[0]
     examples = load_split(pool.format, pool.dataset, pool.split, dc.answer_family, dc.fields,
-                          dc.hub_config)
+                          dc.hub_config, dc.on_duplicate)
     return [e.question for e in subset(examples, pool.size, config.seed)]

@@ -1,8 +1,11 @@
-"""Uncertainty selectors: one tiny interface, higher score = more uncertain = picked first.
+"""Selectors: one tiny interface, higher score = more uncertain = picked first.
 
 docs/design.md §2.2. Every selector scores the K sampled explanations of each question; the
-selection step then takes the top-B questions not yet annotated. A new selector is one
-class and one entry in SELECTORS; the contract test in tests/elad/test_selectors.py covers it.
+selection step then takes the top-B questions not yet annotated (`Selector.select`, by default
+score + `select_top`). Set-based selectors (`typical`, `hybrid`: elad_core/elad/typicality.py)
+override `select`; `egss_cost` wraps EGSS in `CostAware` (§2.2.1); `auto` (elad_core/elad/auto.py)
+picks one of them per round. A new selector is one class and one entry in SELECTORS; the
+contract test in tests/elad/test_selectors.py covers it.
 """
 
 from __future__ import annotations
@@ -24,23 +27,43 @@ class SelectorInput:
     answers: (n, K) final answers of the K samples. probe_answers: (n, K, m_k + 1) answers
     probed after 0..m_k steps of each sample (EGSS only). answer_logprobs: (n, K) mean
     log-prob (nats) of each sample's answer tokens, None where it has no answer
-    (self_confidence only). seed: for `random`.
+    (self_confidence only). seed: for `random` and the k-means of the set-based selectors.
+    embeddings: (n, d) the student's question embeddings (`needs_embeddings`);
+    annotated_embeddings: (m, d) those of the questions annotated in earlier rounds (which
+    clusters are covered, `typical`). predicted_tokens: (n,) predicted teacher tokens per
+    question, > 0 (`needs_costs`, `predicted_teacher_tokens`).
     """
 
     answers: list[list[Answer]]
     probe_answers: list[list[list[Answer]]] | None = None
     seed: int = 0
     answer_logprobs: list[list[float | None]] | None = None
+    embeddings: np.ndarray | None = None
+    annotated_embeddings: np.ndarray | None = None
+    predicted_tokens: np.ndarray | None = None
 
 
 class Selector(ABC):
-    """Scores questions; `needs_probes` says whether EGSS-style step probes must be run."""
+    """Scores questions and picks B of them.
+
+    Flags say what the round must compute first: `needs_probes` (EGSS step probes),
+    `needs_embeddings` (the student's question embeddings), `needs_costs` (predicted teacher
+    tokens per question).
+    """
 
     needs_probes: bool = False
+    needs_embeddings: bool = False
+    needs_costs: bool = False
 
     @abstractmethod
     def score(self, inputs: SelectorInput) -> np.ndarray:
         """Uncertainty per question, shape (n,), float64, higher = more uncertain."""
+
+    def select(self, inputs: SelectorInput, question_ids: list[str], exclude: set[str],
+               budget: int) -> list[str]:
+        """Up to `budget` ids of `question_ids` (aligned with `inputs`) not in `exclude`, in
+        pick order. Default: the top scores (`select_top`); set-based selectors override it."""
+        return select_top(question_ids, self.score(inputs), exclude, budget)
 
 
 def answer_distribution(answers: list[Answer]) -> list[float]:
@@ -133,22 +156,96 @@ def _normalised_entropy(answers: list[Answer]) -> float:
     return entropy(answers) / math.log(k) if k > 1 else 0.0
 
 
-# The one place selectors are registered: name -> factory(lam).
+CHARS_PER_TOKEN = 4.0  # English BPE text: about 4 characters per token (docs/design.md §2.2.1)
+
+
+def predicted_teacher_tokens(prompt_chars: np.ndarray, explanation_chars: np.ndarray,
+                             annotator: str, completion_tokens: float) -> np.ndarray:
+    """Predicted teacher tokens of annotating each question, shape (n,), tokens, all > 0.
+
+    T(q) = completion_tokens + (chars(CoT prompt of q) + e · chars(x_q)) / CHARS_PER_TOKEN,
+    e = 0 for `cot`, 1 for `clear` / `clear_single` (their requests carry the student's
+    revised sample x_q). Only what the round knows before paying; a ranking model, not the
+    budget's estimate (docs/design.md §2.2.1, §3.4). prompt_chars, explanation_chars: (n,).
+    """
+    e = 0.0 if annotator == "cot" else 1.0
+    chars = np.asarray(prompt_chars, float) + e * np.asarray(explanation_chars, float)
+    return float(completion_tokens) + np.maximum(chars, 0.0) / CHARS_PER_TOKEN + 1.0
+
+
+class CostAware(Selector):
+    """Any selector's score traded off against cost: score / T(q)**alpha (docs/design.md §2.2.1).
+
+    T(q) = `SelectorInput.predicted_tokens` (tokens, > 0); alpha = `selection.cost_alpha`
+    (alpha = 0 is the inner selector; 1 = uncertainty per teacher token). The inner scores
+    must be ≥ 0 (all registered uncertainty scores are). ValueError without predicted tokens.
+    """
+
+    needs_costs = True
+
+    def __init__(self, inner: Selector, alpha: float = 1.0):
+        self.inner, self.alpha = inner, alpha
+        self.needs_probes = inner.needs_probes
+        self.needs_embeddings = inner.needs_embeddings
+
+    def score(self, inputs: SelectorInput) -> np.ndarray:
+        if inputs.predicted_tokens is None:
+            raise ValueError("a cost-aware selector needs predicted teacher tokens per question")
+        tokens = np.asarray(inputs.predicted_tokens, float)
+        if tokens.shape != (len(inputs.answers),) or (tokens <= 0).any():
+            raise ValueError(f"predicted tokens must be (n,) = ({len(inputs.answers)},) and > 0")
+        return self.inner.score(inputs) / tokens ** self.alpha
+
+
+@dataclass(frozen=True)
+class SelectorOptions:
+    """What selectors are built from: the `selection.*` fields of the same names (config.py)."""
+
+    lam: float = 1.0  # selection.egss_lambda
+    cost_alpha: float = 1.0
+    auto_agreement: float = 0.75
+    auto_switch: float = 0.5
+    auto_uncertainty: str = "egss"
+
+
+def _typicality():
+    from elad_core.elad import typicality  # imports this module: loaded lazily
+
+    return typicality
+
+
+def _auto(o: SelectorOptions) -> Selector:
+    from elad_core.elad.auto import Auto
+
+    if o.auto_uncertainty == "auto":
+        raise ValueError("auto_uncertainty cannot be 'auto'")
+    return Auto(make_selector("typical"), make_selector(o.auto_uncertainty, **o.__dict__),
+                o.auto_uncertainty, o.auto_agreement, o.auto_switch)
+
+
+# The one place selectors are registered: name -> factory(SelectorOptions).
 SELECTORS = {
-    "random": lambda lam: RandomSelector(),
-    "max_entropy": lambda lam: MaxEntropy(),
-    "least_confidence": lambda lam: LeastConfidence(),
-    "disagreement": lambda lam: Disagreement(),
-    "self_confidence": lambda lam: SelfConfidence(),
-    "egss": lambda lam: EGSS(lam),
+    "random": lambda o: RandomSelector(),
+    "max_entropy": lambda o: MaxEntropy(),
+    "least_confidence": lambda o: LeastConfidence(),
+    "disagreement": lambda o: Disagreement(),
+    "self_confidence": lambda o: SelfConfidence(),
+    "egss": lambda o: EGSS(o.lam),
+    "egss_cost": lambda o: CostAware(EGSS(o.lam), o.cost_alpha),
+    "typical": lambda o: _typicality().Typical(),
+    "hybrid": lambda o: _typicality().Hybrid(EGSS(o.lam)),
+    "auto": _auto,
 }
 
 
-def make_selector(name: str, lam: float = 1.0) -> Selector:
-    """Selector by name (docs/design.md §2.2); ValueError listing the choices for an unknown name."""
+def make_selector(name: str, lam: float = 1.0, **options) -> Selector:
+    """Selector by name (docs/design.md §2.2); options: the other `SelectorOptions` fields.
+
+    ValueError listing the choices for an unknown name.
+    """
     if name not in SELECTORS:
         raise ValueError(f"unknown selector {name!r}; choose one of {sorted(SELECTORS)}")
-    return SELECTORS[name](lam)
+    return SELECTORS[name](SelectorOptions(**{**options, "lam": lam}))
 
 
 def select_top(
@@ -163,3 +260,19 @@ def select_top(
         key=lambda i: (-float(scores[i]), question_ids[i]),
     )
     return [question_ids[i] for i in order[:budget]]
+
+
+def control_count(fraction: float, budget: int) -> int:
+    """Questions of a round's B drawn as the random control slice: round(fraction · B), half
+    up, in [0, B] (`selection.control_fraction`, docs/design.md §2.2.4)."""
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"control fraction must be in [0, 1], got {fraction}")
+    return min(budget, math.floor(fraction * budget + 0.5))
+
+
+def control_picks(question_ids: list[str], exclude: set[str], n: int, seed: int) -> list[str]:
+    """n ids drawn uniformly without replacement from `question_ids` not in `exclude`
+    (seeded; the result does not depend on the input order). Fewer when few are left."""
+    pool = sorted(q for q in set(question_ids) if q not in exclude)
+    order = np.random.default_rng(seed).permutation(len(pool))[:n]
+    return [pool[i] for i in order]

@@ -24,6 +24,7 @@ from pathlib import Path
 from elad_core import SHIPPED_DATA
 from elad_core.elad.data import iter_jsonl
 from elad_core.errors import DataError
+from elad_core.seeds import seeded_subset
 
 SST2_LABELS = ["negative", "positive"]  # SST-2's 0 / 1
 ESNLI_LABELS = ["entailment", "neutral", "contradiction"]
@@ -337,14 +338,6 @@ def kshot_seeds(examples: list[TaskExample], kind: str, k: int, seed: int,
         if count < k:
             raise DataError(f"data.k_shot={k}: entity type {etype!r} is in only {count} sentences")
     return chosen
-
-
-def seeded_subset(examples: list[TaskExample], size: int | None, seed: int) -> list[TaskExample]:
-    """`size` examples drawn with `seed`, in file order; all when size is None or larger."""
-    if size is None or size >= len(examples):
-        return list(examples)
-    keep = sorted(random.Random(seed).sample(range(len(examples)), size))
-    return [examples[i] for i in keep]
 
 
 def reserve_pool(train: list[TaskExample], seeds: list[TaskExample], size: int | None,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from elad_core.budget import Budget, Usage, with_cumulative_tokens
+from elad_core.budget import Budget, Usage, measured_mean, with_cumulative_tokens
 
 # teacher calls of one round per method: analyse + generate + label; generate + label; label
 TEACHER_CALLS = {"evokd": 3, "static": 2, "random": 1, "kshot": 0}
@@ -56,10 +56,7 @@ def close_record(rec: dict, batch: dict, batch_rows: list[dict], feedback: dict,
 def measured_round_usage(records: list[dict]) -> Usage | None:
     """The mean teacher spend of the teacher rounds so far (None before any)."""
     done = [x for x in records if x["teacher_calls"]]
-    if not done:
-        return None
-    return Usage(sum(x["teacher_tokens"] for x in done) / len(done),
-                 sum(x["cost_usd"] for x in done) / len(done))
+    return measured_mean(done, len(done)) if done else None
 
 
 def stop_reason(records: list[dict], next_round: int, rounds: int, method: str,

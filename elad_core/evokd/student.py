@@ -19,7 +19,7 @@ import json
 import logging
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from elad_core.errors import ConfigError, DataError, EladError
 from elad_core.evokd.config import EvoKDTrainConfig
 from elad_core.student.model import atomic_dir, is_adapter_dir
 from elad_core.student.precision import precision_name, use_bf16
+from elad_core.student.result import TrainResult
 from elad_core.student.training import epoch_batches
 
 log = logging.getLogger(__name__)
@@ -53,17 +54,6 @@ def resolve_model(model: str | None) -> str:
     """student.model resolved: a hub id or path as given, None -> the packaged MiniLM-L6."""
     return model or default_model_path()
 
-
-@dataclass
-class TrainResult:
-    """losses: cross-entropy (nats) per optimizer step; n_examples: training pairs;
-    wall_s: seconds; mode: "lora" | "full"; precision: "bf16" (autocast) or "fp32"."""
-
-    losses: list[float]
-    n_examples: int
-    wall_s: float
-    mode: str
-    precision: str = "fp32"
 
 
 def _threads(n: int | None) -> None:
@@ -229,7 +219,7 @@ def train_student(base: str, kind: str, labels: list[str], init: Path | None,
         half = use_bf16(bf16, device)
         losses = _loop(model, feats, _collator(tok, kind), cfg, mode, steps, seed, device, half)
     model.eval()
-    result = TrainResult(losses, len(feats), time.perf_counter() - t0, mode, precision_name(half))
+    result = TrainResult(losses, len(feats), time.perf_counter() - t0, precision_name(half), mode)
     with atomic_dir(Path(out_dir)) as tmp:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)

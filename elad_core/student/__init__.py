@@ -10,8 +10,9 @@ from __future__ import annotations
 from elad_core.student.embedded import build_embedded_student
 from elad_core.student.model import default_train_mode, load_student
 from elad_core.student.probes import probe_answers
+from elad_core.student.result import TrainResult
 from elad_core.student.sampling import greedy_explanations, sample_explanations
-from elad_core.student.training import TrainResult, train_student
+from elad_core.student.training import train_student
 
 __all__ = [
     "TrainResult",

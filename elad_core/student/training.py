@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -38,26 +38,13 @@ from elad_core.student.model import (
     load_tokenizer,
 )
 from elad_core.student.precision import precision_name, use_bf16
+from elad_core.student.result import TrainResult
 
 log = logging.getLogger(__name__)
 
 PAD_MULTIPLE = 16
 TRAIN_LOG = "train_log.json"
 
-
-@dataclass
-class TrainResult:
-    """losses: mean target-token cross-entropy (nats) per optimizer step (several processes:
-    the mean of their losses); n_examples: usable (prompt, target) pairs; n_tokens: target
-    tokens seen over all steps and processes; wall_s: seconds; num_processes: data-parallel
-    processes (accelerate)."""
-
-    losses: list[float]
-    n_examples: int
-    n_tokens: int
-    wall_s: float
-    num_processes: int = 1
-    precision: str = "fp32"  # "bf16" (autocast) or "fp32": train.bf16 resolved for the device
 
 
 def encode_examples(
@@ -188,7 +175,8 @@ def train_student(
         losses, n_tokens, model = _train_loop(acc, model, tok, data, cfg, mode, seed, progress, bf16)
     model.eval()
     wall_s = time.perf_counter() - t0
-    result = TrainResult(losses, len(data), n_tokens, wall_s, acc.num_processes, precision_name(bf16))
+    result = TrainResult(losses, len(data), wall_s, precision_name(bf16), mode, n_tokens,
+                         acc.num_processes)
     if acc.is_main_process:
         with atomic_dir(Path(out_dir)) as tmp:
             model.save_pretrained(tmp)
@@ -290,8 +278,9 @@ def launch_training(
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
         raise EladError(f"training in {processes} processes failed (exit {proc.returncode}):\n{tail}")
     record = json.loads((Path(out_dir) / TRAIN_LOG).read_text(encoding="utf-8"))
-    return TrainResult(record["losses"], record["n_examples"], record["n_tokens"],
-                       record["wall_s"], record["num_processes"], record.get("precision", "fp32"))
+    return TrainResult(record["losses"], record["n_examples"], record["wall_s"],
+                       record.get("precision", "fp32"), record.get("mode", mode),
+                       record["n_tokens"], record["num_processes"])
 
 
 def main(argv: list[str] | None = None) -> None:

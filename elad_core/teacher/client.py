@@ -13,6 +13,10 @@ Per-call CPU (issue #7, `benchmarks/throughput.py`): replies of concurrent reque
 journaled in groups, one fsync per group in a worker thread, so the event loop never waits
 on the disk; the oracle's simulated prices are registered with litellm once, so litellm's own
 per-call cost lookup hits its price map instead of walking its fallbacks for an unknown model.
+
+Batch mode (`mode="batch"`): a request the journal does not hold is queued for the provider's
+batch API (elad_core/teacher/batch.py) and priced at `batch_price_ratio` × list price; a row
+the batch did not answer falls through to the synchronous path below, at list price.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import litellm
 
@@ -34,8 +39,10 @@ from elad_core.errors import (
     TeacherError,
     TransientTeacherError,
 )
+from elad_core.teacher.batch import batcher_of
 from elad_core.teacher.config import TeacherConfig
 from elad_core.teacher.journal import GroupCommit, ReplyJournal, request_key
+from elad_core.teacher.reply_cache import ReplyCache
 
 logger = logging.getLogger(__name__)
 litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" prints on every error
@@ -118,7 +125,11 @@ class TeacherClient:
     ORACLE_SIMULATED_PRICES). journal: replies already paid for
     are served from it (no request) and new ones recorded in it. throttle: awaited with the
     request's token occupancy (prompt + max_tokens) before each request is sent.
-    `requests_sent` counts every request attempted, `replayed` those served by the journal.
+    mode: "sync" or "batch" (batch_poll_s, batch_max_wait_s in seconds; batch_price_ratio:
+    batch price / list price; see elad_core/teacher/batch.py).
+    reply_cache: a ReplyCache (or its folder) shared across runs, used at temperature 0 only.
+    `requests_sent` counts every request attempted, `replayed` those served by the journal,
+    `reused` those served by the reply cache.
     """
 
     def __init__(
@@ -135,6 +146,11 @@ class TeacherClient:
         api_key: str | None = None,
         journal: ReplyJournal | None = None,
         throttle: Callable[[int], Awaitable[None]] | None = None,
+        reply_cache: ReplyCache | str | Path | None = None,
+        mode: str = "sync",
+        batch_poll_s: float = 30.0,
+        batch_max_wait_s: float = 90000.0,
+        batch_price_ratio: float = 0.5,
     ):
         if api_key_env and api_key:
             raise ConfigError("teacher: give the API key by api_key_env or by api_key_secret, "
@@ -144,6 +160,8 @@ class TeacherClient:
                 f"teacher.api_key_env: environment variable {api_key_env} is not set; "
                 "export it with the provider's API key (the key itself never goes in a config)"
             )
+        if mode not in ("sync", "batch"):
+            raise ConfigError(f"teacher.mode must be 'sync' or 'batch', got {mode!r}")
         if max_concurrency < 1:
             raise ConfigError(f"teacher.max_concurrency must be >= 1, got {max_concurrency}")
         self.model = model
@@ -158,6 +176,10 @@ class TeacherClient:
         self.output_cost_per_1m_usd = output_cost_per_1m_usd
         self.requests_sent = 0
         self._replayed_elsewhere = 0
+        # replies paid by another run (teacher.reply_cache, temperature 0 only)
+        self.reply_cache = (ReplyCache(reply_cache) if isinstance(reply_cache, (str, Path))
+                            else reply_cache) if temperature == 0 else None
+        self.reused = 0
         self.journal = journal
         self.throttle = throttle
         self._api_key_env = api_key_env
@@ -165,6 +187,9 @@ class TeacherClient:
         self._semaphore: asyncio.Semaphore | None = None
         self._semaphore_loop: asyncio.AbstractEventLoop | None = None
         self._commit: GroupCommit | None = None
+        self.mode, self.batch_poll_s, self.batch_max_wait_s = mode, batch_poll_s, batch_max_wait_s
+        self.batch_price_ratio = batch_price_ratio
+        self._batcher = None  # batch mode: the Batcher of the running event loop
         if model == ORACLE_MODEL:
             _register_oracle_prices(input_cost_per_1m_usd, output_cost_per_1m_usd)
 
@@ -173,10 +198,12 @@ class TeacherClient:
         """Replies served from the journal instead of a request (worker processes included)."""
         return (self.journal.hits if self.journal is not None else 0) + self._replayed_elsewhere
 
-    def add_counts(self, requests_sent: int, replayed: int) -> None:
-        """Count requests sent and journal replays made for this client by worker processes."""
+    def add_counts(self, requests_sent: int, replayed: int, reused: int = 0) -> None:
+        """Count requests sent, journal replays and reply-cache reuses made for this client by
+        worker processes."""
         self.requests_sent += requests_sent
         self._replayed_elsewhere += replayed
+        self.reused += reused
 
     def worker_kwargs(self, **overrides) -> dict:
         """Constructor arguments of an equivalent client for a worker process (no journal or
@@ -186,6 +213,10 @@ class TeacherClient:
                 "max_concurrency": self.max_concurrency,
                 "input_cost_per_1m_usd": self.input_cost_per_1m_usd,
                 "output_cost_per_1m_usd": self.output_cost_per_1m_usd,
+                "mode": self.mode, "batch_poll_s": self.batch_poll_s,
+                "batch_max_wait_s": self.batch_max_wait_s,
+                "batch_price_ratio": self.batch_price_ratio,
+                "reply_cache": str(self.reply_cache.root) if self.reply_cache else None,
                 "api_key": self._api_key_value or (self._api_key() if self._api_key_env else None),
                 **overrides}
 
@@ -213,7 +244,9 @@ class TeacherClient:
             is not None else sim_in,
             output_cost_per_1m_usd=cfg.output_cost_per_1m_usd if cfg.output_cost_per_1m_usd
             is not None else sim_out,
-            api_key=api_key, journal=journal, throttle=throttle,
+            api_key=api_key, journal=journal, throttle=throttle, reply_cache=cfg.reply_cache,
+            mode=cfg.mode, batch_poll_s=cfg.batch_poll_s, batch_max_wait_s=cfg.batch_max_wait_s,
+            batch_price_ratio=cfg.batch_price_ratio,
         )
 
     def _api_key(self) -> str | None:
@@ -240,6 +273,12 @@ class TeacherClient:
         return int(litellm.token_counter(model=self.model, messages=messages))
 
     def price_usd(self, prompt_tokens: float, completion_tokens: float) -> float:
+        """USD for that usage at this client's prices: the list price (below), times
+        batch_price_ratio in batch mode (what budgets and estimates count with)."""
+        ratio = self.batch_price_ratio if self.mode == "batch" else 1.0
+        return self._list_price_usd(prompt_tokens, completion_tokens) * ratio
+
+    def _list_price_usd(self, prompt_tokens: float, completion_tokens: float) -> float:
         """USD for that usage: the configured prices, else litellm's price map, else 0.0."""
         if self.input_cost_per_1m_usd is not None or self.output_cost_per_1m_usd is not None:
             return (prompt_tokens * (self.input_cost_per_1m_usd or 0.0)
@@ -256,7 +295,8 @@ class TeacherClient:
         """One chat request -> the reply text, token usage and cost.
 
         A request already in the journal is answered from it (no request, the recorded
-        usage); a new reply is journaled before it is returned. Raises TransientTeacherError
+        usage); a new reply is journaled before it is returned. In batch mode it is first
+        queued into a provider batch (elad_core/teacher/batch.py). Raises TransientTeacherError
         (429 with `retry_after_s`, 5xx, connection errors, timeouts, unreadable bodies) or
         PermanentTeacherError (400/401/403/404/422, with the server's message).
         """
@@ -265,6 +305,18 @@ class TeacherClient:
             key = request_key(self.model, messages, self.temperature, self.max_tokens)
             if (entry := self.journal.get(key)) is not None:
                 return TeacherReply(**entry)
+        shared = self.reply_cache.key(self, messages) if self.reply_cache else None
+        if shared and (entry := self.reply_cache.get(shared)) is not None:  # paid by another run
+            self.reused += 1
+            reply = TeacherReply(**entry)
+            if key is not None:
+                await self._journal(key, reply)
+            return reply
+        if self.mode == "batch":  # None: the batch did not answer it; sent synchronously below
+            if (reply := await batcher_of(self).chat(messages, key)) is not None:
+                if shared:
+                    self.reply_cache.put(shared, asdict(reply))
+                return reply
         async with self._bounded():
             if self.throttle is not None:
                 await self.throttle(self.count_prompt_tokens(messages) + self.max_tokens)
@@ -284,11 +336,17 @@ class TeacherClient:
             except Exception as exc:  # noqa: BLE001 - mapped or re-raised just below
                 raise self._map_error(exc) from None
         reply = self._reply_of(response)
-        if key is not None:  # on disk (fsync'd, grouped with concurrent replies) before use
-            if self._commit is None or self._commit.journal is not self.journal:
-                self._commit = GroupCommit(self.journal)
-            await self._commit.put(key, asdict(reply))
+        if key is not None:
+            await self._journal(key, reply)
+        if shared:
+            self.reply_cache.put(shared, asdict(reply))
         return reply
+
+    async def _journal(self, key: str, reply: TeacherReply) -> None:
+        """`reply` on disk in the journal (fsync'd, grouped with concurrent replies)."""
+        if self._commit is None or self._commit.journal is not self.journal:
+            self._commit = GroupCommit(self.journal)
+        await self._commit.put(key, asdict(reply))
 
     def _redact(self, text: str) -> str:
         """`text` with the API key (if any appears in it) replaced by '[redacted]'."""
@@ -328,9 +386,10 @@ class TeacherClient:
 
     def _cost_usd(self, response: litellm.ModelResponse, prompt_tokens: int,
                   completion_tokens: int) -> float:
-        """Configured per-1M prices if given, else litellm's price map, else 0.0."""
+        """List price (a synchronous request is never discounted, in batch mode neither):
+        configured per-1M prices if given, else litellm's price map, else 0.0."""
         if self.input_cost_per_1m_usd is not None or self.output_cost_per_1m_usd is not None:
-            return self.price_usd(prompt_tokens, completion_tokens)
+            return self._list_price_usd(prompt_tokens, completion_tokens)
         try:
             return float(litellm.completion_cost(completion_response=response))
         except Exception:  # noqa: BLE001 - unknown model: no price, not an error

@@ -20,6 +20,9 @@ class OracleFaultConfig(StrictModel):
     """Faults the oracle teacher injects, seeded (docs/design.md §2.4); all off by default."""
 
     latency_s: float = Field(0.0, ge=0)  # added to every request
+    # how CoT solutions are written: our protocol (`#### N`), real models' layouts (`real`:
+    # "The answer is N", **Answer:**, \boxed{N}, Final answer:) or with no answer (`no_answer`)
+    reply_style: Literal["oracle", "real", "no_answer"] = "oracle"
     error_rate: float = Field(0.0, ge=0, le=1)  # share answered with HTTP 500
     rate_limit_rate: float = Field(0.0, ge=0, le=1)  # share answered 429 + Retry-After
     timeout_rate: float = Field(0.0, ge=0, le=1)  # share held hang_s (the client times out)
@@ -30,6 +33,12 @@ class OracleFaultConfig(StrictModel):
     retry_after_s: float = Field(1.0, ge=0)
     hang_s: float = Field(30.0, ge=0)  # how long a timeout fault holds a request
     seed: int = 0
+    # batch API (teacher.mode: batch): seconds from submission until a batch is done (may be
+    # lowered on a running server: app.state.batch_delay_s), the share of rows answered with
+    # an error line (seeded by messages), and how a batch ends once its delay has passed
+    batch_delay_s: float = Field(0.0, ge=0)
+    batch_row_fail_rate: float = Field(0.0, ge=0, le=1)
+    batch_end: Literal["completed", "expired", "failed"] = "completed"
 
     @model_validator(mode="after")
     def _rates_sum(self) -> "OracleFaultConfig":
@@ -68,8 +77,22 @@ class TeacherConfig(StrictModel):
     concurrency_limit: str | None = None
     input_cost_per_1m_usd: float | None = None  # None: litellm's price map (0 if unknown)
     output_cost_per_1m_usd: float | None = None
+    # a round stops annotating when its usable replies fall under this share (none usable
+    # always stops): one line with the cause and a raw reply, everything paid for kept
+    min_usable_fraction: float = Field(0.5, ge=0, le=1)
+    # a folder of replies shared across runs (elad_core.teacher.reply_cache): temperature-0
+    # requests found there are not sent again; None: no cross-run cache
+    reply_cache: str | None = None
     filter_wrong_teacher: bool = False  # drop annotations disagreeing with gold (if gold)
     max_clear_turns: int = Field(16, ge=1)
+    # sync: one request per call; batch: a round's requests go through the provider's batch
+    # API (elad_core/teacher/batch.py), at batch prices; not in the reply cache key
+    mode: Literal["sync", "batch"] = "sync"
+    batch_poll_s: float = Field(30.0, gt=0)  # seconds between polls of a submitted batch
+    # give up on a batch after this many seconds (from its submission; the 24 h completion
+    # window + 1 h): its unanswered requests are then sent synchronously
+    batch_max_wait_s: float = Field(90000.0, gt=0)
+    batch_price_ratio: float = Field(0.5, gt=0, le=1)  # batch price / list price (OpenAI: 0.5)
     oracle: OracleFaultConfig = OracleFaultConfig()  # oracle only: injected faults (tests)
 
     @model_validator(mode="after")

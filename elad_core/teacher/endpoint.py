@@ -29,6 +29,6 @@ def teacher_endpoint(cfg: TeacherConfig, judge_factory: Callable[[], object],
         return
     from elad_core.teacher.oracle.server import FaultConfig, OracleServer
 
-    faults = FaultConfig(**cfg.oracle.model_dump())
+    faults = FaultConfig(**cfg.oracle.model_dump(exclude={"reply_style"}))  # the judge's
     with OracleServer(judge_factory(), faults=faults, request_log=request_log) as server:
         yield server.api_base

@@ -62,7 +62,7 @@ def annotate_requests(client: TeacherClient, annotator: str, requests: list[Anno
             for part, c in zip(parts, shares, strict=True)]
     results = _run(jobs)
     for r in results:
-        client.add_counts(r["sent"], r["replayed"])
+        client.add_counts(r["sent"], r["replayed"], r.get("reused", 0))
     errors = [r["error"] for r in results if r["error"] is not None]
     if errors:
         raise errors[0]
@@ -104,7 +104,8 @@ def _annotate_part(client_kwargs: dict, journal_path: str | None, annotator: str
         out["annotations"], out["transient"] = exc.completed, (str(exc), exc.retry_after_s)
     except Exception as exc:  # noqa: BLE001 - re-raised by the caller after all shares end
         out["error"] = exc
-    return {**out, "sent": client.requests_sent, "replayed": client.replayed}
+    return {**out, "sent": client.requests_sent, "replayed": client.replayed,
+            "reused": client.reused}
 
 
 def _pool(size: int) -> ProcessPoolExecutor:

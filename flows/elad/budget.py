@@ -3,9 +3,9 @@ and the BudgetState the round checks each teacher batch against (elad_core.budge
 
 from __future__ import annotations
 
-from elad_core.budget import Budget, Estimator, Usage, round_refusal
+from elad_core.budget import Budget, Estimator, Usage, estimator_for, read_history, round_refusal
 from elad_core.elad.config import RunConfig
-from elad_core.refs import BudgetState
+from elad_core.refs import BudgetState, RoundState
 
 
 def round_budget(config: RunConfig, estimator: Estimator, rounds: list[dict], r: int,
@@ -27,3 +27,14 @@ def round_budget(config: RunConfig, estimator: Estimator, rounds: list[dict], r:
         spent=spent, per_annotation=est.per_annotation,
         estimate={"teacher_tokens": round(est.usage.teacher_tokens),
                   "cost_usd": round(est.usage.cost_usd, 6), "basis": est.basis})
+
+
+def budget_from_run_folder(config: RunConfig, round_index: int, state: RoundState,
+                            pool: list) -> BudgetState:
+    """Round `round_index`'s budget state when distill_round runs on its own (no loop built
+    it): the earlier rounds' records are the manifests in the run folder, as for `elad plan`.
+    Budgets are never left unchecked."""
+    history = [r for r in read_history(config.run_dir.resolve()) if r["round"] < round_index]
+    estimator = estimator_for(config.teacher, [e.question for e in pool])
+    pool_left = max(1, len(pool) - len(state.annotated))
+    return round_budget(config, estimator, history, round_index, pool_left)[1]

@@ -18,6 +18,7 @@ from elad_core.budget import estimator_for, with_cumulative_tokens
 from elad_core.elad.config import RunConfig
 from elad_core.elad.loaders import fingerprint
 from elad_core.elad.preflight import preflight
+from elad_core.elad.records import Example
 from elad_core.refs import DataRefs, RoundState, StudentRef
 from elad_core.teacher.endpoint import teacher_endpoint
 from elad_core.teacher.oracle.judge import OracleJudge
@@ -44,21 +45,12 @@ def active_distillation(config: RunConfig, checked: bool = False) -> dict:
     RUN_COUNTS.pop(str(run_dir))  # this run's teacher requests count from 0
     if not checked:
         preflight(config)  # bad data / a missing key: one clear error, nothing written
-    dc = config.data
-    sources = {"pool": fingerprint(dc.format, dc.dataset, [dc.pool_split]),
-               "eval": fingerprint(dc.eval_format or dc.format, dc.eval_dataset or dc.dataset,
-                                   [dc.eval_split])}
-    data = DataRefs(**in_run(prepare_data, run_dir)(dc.model_dump(), dc.answer_family, sources,
-                                                    config.seed, run_dir))
-    student = StudentRef(**in_run(build_student, run_dir)(
-        config.student.model, config.student.embedded.model_dump(), data.pool, data.pool_sha,
-        config.seed, run_dir / "student_base"))
-    pool = read_examples(data.pool)
+    data, student, pool = prepare_run(config)
     estimator = estimator_for(config.teacher, [e.question for e in pool])
     rounds, stopped = [], f"finished {config.rounds} rounds"
     # the teacher endpoint and the shards' task runner (e.g. a local Dask cluster) live for all rounds
-    with teacher_endpoint(config.teacher, lambda: OracleJudge(pool),
-                          run_dir / "oracle_requests.jsonl") as api_base, \
+    judge = lambda: OracleJudge(pool, config.teacher.oracle.reply_style)  # noqa: E731 (oracle only)
+    with teacher_endpoint(config.teacher, judge, run_dir / "oracle_requests.jsonl") as api_base, \
             task_runner(config.runner) as runner:
         state = RoundState(data=data, student=student, api_base=api_base)
         for r in range(config.rounds):
@@ -73,15 +65,33 @@ def active_distillation(config: RunConfig, checked: bool = False) -> dict:
                 config, r, state.model_copy(update={"budget": budget}))
             state = result.next_state(state)
             rounds.append({k: v for k, v in result.record.items() if k != "config"})
-            if result.record["budget_stop"]:
-                stopped = f"stopped in round {r}: {result.record['budget_stop']}"
+            why = result.record["teacher_stop"] or result.record["budget_stop"]
+            if why:
+                stopped = f"stopped in round {r}: {why}"
                 logger.warning(stopped)
                 break
-    sent, replayed = RUN_COUNTS.pop(str(run_dir))  # this run's requests only
+    counts = RUN_COUNTS.pop(str(run_dir))  # this run's requests only
     summary = {"run_name": config.run_name, "rounds": with_cumulative_tokens(rounds),
-               "stopped": stopped, "teacher_requests_sent": sent,
-               "teacher_replies_replayed": replayed,
+               "stopped": stopped, "data": {"duplicates": data.duplicates},
+               "teacher_requests_sent": counts.sent,
+               "teacher_replies_replayed": counts.replayed,
+               "teacher_replies_reused": counts.reused,
                "wall_s": round(time.perf_counter() - t0, 3)}
     publish_run(config.run_name, run_dir, summary, "accuracy-curve", CURVE,
                 "Student accuracy against cumulative teacher tokens, one row per round.")
     return summary
+
+
+def prepare_run(config: RunConfig) -> tuple[DataRefs, StudentRef, list[Example]]:
+    """The run's pool and eval splits as parquet and its student base (cached tasks, under
+    the run folder), and the pool's examples. Call it inside a flow."""
+    run_dir, dc = config.run_dir.resolve(), config.data
+    sources = {"pool": fingerprint(dc.format, dc.dataset, [dc.pool_split]),
+               "eval": fingerprint(dc.eval_format or dc.format, dc.eval_dataset or dc.dataset,
+                                   [dc.eval_split])}
+    data = DataRefs(**in_run(prepare_data, run_dir)(dc.model_dump(), dc.answer_family, sources,
+                                                    config.seed, run_dir))
+    student = StudentRef(**in_run(build_student, run_dir)(
+        config.student.model, config.student.embedded.model_dump(), data.pool, data.pool_sha,
+        config.seed, run_dir / "student_base"))
+    return data, student, read_examples(data.pool)

@@ -19,23 +19,25 @@ from prefect import flow
 from prefect.concurrency.sync import concurrency
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from elad_core.budget import BatchGate, Budget, estimator_for, read_history
+from elad_core.budget import BatchGate, Budget
 from elad_core.elad.config import RunConfig
 from elad_core.elad.prompts import PROMPT_VERSION
 from elad_core.elad.records import Annotation, Sample, from_rows
+from elad_core.elad.reply_quality import raw_excerpt, unusable_stop
 from elad_core.elad.rounds import annotation_requests, chunks, round_record
-from elad_core.elad.selectors import make_selector
 from elad_core.files import read_parquet
 from elad_core.refs import AnnotationBatchRef, BudgetState, FileRef, RoundResult, RoundState
+from elad_core.seeds import derive_seed
 from elad_core.student import default_train_mode
 from elad_core.timing import StepTimer
-from flows.elad.budget import round_budget
+from flows.elad.budget import budget_from_run_folder
+from flows.elad.select import select_questions
 from tasks import in_run
 from tasks.elad.annotate import ELAD_REPLY_FIELDS, annotate_batch_task
 from tasks.elad.artifacts import publish_round
 from tasks.elad.data import read_examples
-from tasks.elad.selection import merge_shards, score_and_select, select_seed
-from tasks.elad.student import evaluate_student, probe_shard, sample_shard, train_student
+from tasks.elad.selection import merge_shards
+from tasks.elad.student import evaluate_student, train_student
 from tasks.teacher import with_retry_policy
 
 
@@ -59,53 +61,23 @@ def distill_round(config: RunConfig, round_index: int, state: RoundState) -> Rou
     seed_round = round_index == 0
     selector = "random" if seed_round else sel.selector
     annotator = config.teacher.seed_annotator if seed_round else config.teacher.annotator
-    shards, samples_ref = None, None
     # a slot of the server-wide GPU limit around each student step (a no-op if unset)
     gpu = functools.partial(concurrency, sc.concurrency_limit or [])
 
-    if seed_round:  # [3] the untrained student carries no signal: B0 random questions
-        with timer("select"):
-            selected = in_run(select_seed, run_dir)(
-                data["pool"], data["pool_sha"], sel.seed_size, config.seed,
-                rdir / "selected.parquet")
-    else:
-        # [1] the student samples K explanations per not-yet-annotated pool question
-        annotated = set(state.annotated)  # once, not per pool question
-        remaining = [e.id for e in pool if e.id not in annotated]
-        sampling = sc.model_dump(include={"k_samples", "temperature", "max_new_tokens",
-                                          "generate_batch_size", "device"})
-        with gpu(), timer("sample"):
-            shards = [f.result() for f in [in_run(sample_shard, run_dir).submit(
-                student, weights, data["pool"], data["pool_sha"], ids, sampling, family,
-                config.seed * 100_003 + round_index * 1_009 + j,
-                rdir / "shards" / f"samples_{j:04d}.parquet")
-                for j, ids in enumerate(chunks(remaining, sc.shard_questions))]]
-            samples_ref = in_run(merge_shards, run_dir)(shards, rdir / "samples.parquet")
-        # [2] uncertainty per question (EGSS probes every step prefix of every sample)
-        probes_ref = None
-        if make_selector(selector, sel.egss_lambda).needs_probes:
-            probing = sc.model_dump(include={"probe_max_new_tokens", "probe_batch_size",
-                                             "max_probe_steps", "device"})
-            with gpu(), timer("probe"):
-                probe_shards = [f.result() for f in [in_run(probe_shard, run_dir).submit(
-                    student, weights, data["pool"], data["pool_sha"], s, probing, family,
-                    rdir / "shards" / f"probes_{j:04d}.parquet") for j, s in enumerate(shards)]]
-                probes_ref = in_run(merge_shards, run_dir)(probe_shards, rdir / "probes.parquet")
-        # [3] the top-B not yet annotated
-        with timer("select"):
-            selected = in_run(score_and_select, run_dir)(
-                selector, sel.egss_lambda, samples_ref, probes_ref, list(state.annotated),
-                sel.per_round, config.seed + round_index, rdir)
+    # [1]-[3] which questions the teacher sees (flows/elad/select.py)
+    selected, samples_ref, shards, auto_choice = select_questions(
+        config, round_index, state, pool, annotator, timer, gpu)
 
     # [4] the teacher annotates the selected questions, batch by batch (cached, retried),
-    # never sending a batch that would take the run or round past a budget
+    # never sending a batch that would take the run or round past a budget, and stopping
+    # when the replies paid for so far are unusable (elad_core.elad.reply_quality)
     samples = from_rows(Sample, read_parquet(Path(samples_ref["path"]))) if samples_ref else None
     requests = annotation_requests(selected, questions, samples if annotator != "cot" else None)
-    budget = state.budget or _budget_from_run_folder(config, round_index, state, pool)
+    budget = state.budget or budget_from_run_folder(config, round_index, state, pool)
     gate = BatchGate(Budget.from_config(config), budget.spent, budget.per_annotation)
     annotate = with_retry_policy(in_run(annotate_batch_task, run_dir), config.teacher)
     gold = {e.id: e.answer for e in pool}
-    batch_refs, cached_batches = [], 0
+    batch_refs, cached_batches, teacher_stop = [], 0, None
     with timer("annotate"):
         for j, batch in enumerate(chunks(requests, config.teacher.batch_size)):
             if not gate.allows(len(batch)):
@@ -121,11 +93,24 @@ def distill_round(config: RunConfig, round_index: int, state: RoundState) -> Rou
             gate.add(ref.teacher_tokens, ref.cost_usd, len(ref.statuses))
             batch_refs.append(ref)
             cached_batches += st.name == "Cached"
+            teacher_stop = unusable_stop([x for b in batch_refs for x in b.statuses],
+                                         config.teacher.min_usable_fraction)
+            if teacher_stop:
+                bad = [a for a in from_rows(Annotation, read_parquet(Path(ref.path)))
+                       if a.status != "ok"]
+                teacher_stop += f"; e.g. {raw_excerpt(bad[0])}" if bad else ""
+                break
         annotations_ref = in_run(merge_shards, run_dir)([b.model_dump() for b in batch_refs],
                                                         rdir / "annotations.parquet")
 
-    # [5] D <- D ∪ Dⁿ   [6] fine-tune the student on D
     annotation_files = state.annotation_files + tuple(batch_refs)
+    if teacher_stop:  # [8] only: nothing usable to train on; the run stops here
+        return _stopped_round(config, round_index, state, rdir, questions, selector, annotator,
+                              selected, annotations_ref, budget, gate, teacher_stop,
+                              len(batch_refs), cached_batches, shards, timer, t_round,
+                              auto_choice)
+
+    # [5] D <- D ∪ Dⁿ   [6] fine-tune the student on D
     mode = config.train.mode if config.train.mode != "auto" else default_train_mode(sc.model)
     keep_going = config.train.continue_from_last
     keep_going = (mode == "full") if keep_going is None else keep_going
@@ -133,8 +118,9 @@ def distill_round(config: RunConfig, round_index: int, state: RoundState) -> Rou
         trained = in_run(train_student, run_dir)(
             student, weights if keep_going else {}, data["pool"], data["pool_sha"],
             [b.model_dump() for b in annotation_files], config.train.model_dump(mode="json"),
-            mode, config.seed, sc.device, rdir / ("adapter" if mode == "lora" else "model"),
-            config.runner.train_processes, config.teacher.filter_wrong_teacher)
+            mode, derive_seed(config.seed, "train", round_index), sc.device,
+            rdir / ("adapter" if mode == "lora" else "model"), config.runner.train_processes,
+            config.teacher.filter_wrong_teacher)
     new_weights = FileRef.of(trained)
 
     # [7] evaluate on the held-out split
@@ -151,20 +137,35 @@ def distill_round(config: RunConfig, round_index: int, state: RoundState) -> Rou
         budget_stop=gate.stop, budget_estimate=budget.estimate, trained=trained,
         train_mode=mode, metrics=metrics, batches=len(batch_refs),
         cached_batches=cached_batches, shards=shards, step_wall_s=timer.wall_s,
-        wall_s=time.perf_counter() - t_round, config=config.model_dump(mode="json"))
+        wall_s=time.perf_counter() - t_round, config=config.model_dump(mode="json"),
+        auto_choice=auto_choice)
     outputs = {"annotations": annotations_ref["sha"], "weights": new_weights.sha,
                "eval": metrics, "selected": selected}
     in_run(publish_round, run_dir)(config.run_name, rdir, outputs, record, questions)
-    return RoundResult(record=record, selected_ids=tuple(selected), weights=new_weights,
-                       annotation_files=annotation_files)
+    # D grows by the questions sent to the teacher (a budget stop may leave selected ones)
+    return RoundResult(record=record, selected_ids=tuple(a.question_id for a in annotations),
+                       weights=new_weights, annotation_files=annotation_files)
 
 
-def _budget_from_run_folder(config: RunConfig, round_index: int, state: RoundState,
-                            pool: list) -> BudgetState:
-    """Round `round_index`'s budget state when distill_round runs on its own (no loop built
-    it): the earlier rounds' records are the manifests in the run folder, as for `elad plan`.
-    Budgets are never left unchecked."""
-    history = [r for r in read_history(config.run_dir.resolve()) if r["round"] < round_index]
-    estimator = estimator_for(config.teacher, [e.question for e in pool])
-    pool_left = max(1, len(pool) - len(state.annotated))
-    return round_budget(config, estimator, history, round_index, pool_left)[1]
+def _stopped_round(config: RunConfig, round_index: int, state: RoundState, rdir: Path,
+                   questions: dict, selector: str, annotator: str, selected: list[str],
+                   annotations_ref: dict, budget: BudgetState, gate: BatchGate,
+                   teacher_stop: str, batches: int, cached_batches: int, shards: list | None,
+                   timer: StepTimer, t_round: float, auto_choice: dict | None) -> RoundResult:
+    """The record of a round stopped for unusable teacher replies: what was paid for and
+    why, no training or evaluation; the weights stay the previous round's."""
+    annotations = from_rows(Annotation, read_parquet(Path(annotations_ref["path"])))
+    record = round_record(
+        round_index=round_index, selector=selector, annotator=annotator,
+        prompt_version=PROMPT_VERSION, selected=selected, annotations=annotations,
+        budget_stop=gate.stop, budget_estimate=budget.estimate, trained=None,
+        train_mode=None, metrics=None, batches=batches, cached_batches=cached_batches,
+        shards=shards, step_wall_s=timer.wall_s, wall_s=time.perf_counter() - t_round,
+        config=config.model_dump(mode="json"), teacher_stop=teacher_stop,
+        auto_choice=auto_choice)
+    in_run(publish_round, config.run_dir.resolve())(
+        config.run_name, rdir, {"annotations": annotations_ref["sha"], "stop": teacher_stop},
+        record, questions)
+    return RoundResult(record=record, selected_ids=(), weights=state.weights,
+                       annotation_files=state.annotation_files)
+

@@ -75,7 +75,7 @@ def evokd_distillation(config: EvoKDConfig) -> dict:
     if "budget" in stopped or "failed" in stopped:
         logger.warning(stopped)
     rows, last = summary_rows(run.records), run.records[-1]
-    sent, replayed = RUN_COUNTS.pop(str(run_dir))  # this run's requests only
+    counts = RUN_COUNTS.pop(str(run_dir))  # this run's requests only
     summary = {
         "run_name": config.run_name, "method": config.evokd.method, "task": config.data.task,
         "k_shot": config.data.k_shot, "seed": config.seed, "rounds": rows, "stopped": stopped,
@@ -84,8 +84,9 @@ def evokd_distillation(config: EvoKDConfig) -> dict:
         "teacher_tokens": rows[-1]["cumulative_teacher_tokens"],
         "cost_usd": round(sum(x["cost_usd"] for x in run.records), 6),
         "train_examples_total": sum(x["new_examples"] for x in run.records),
-        "prompt_version": prompts.PROMPT_VERSION, "teacher_requests_sent": sent,
-        "teacher_replies_replayed": replayed, "wall_s": round(time.perf_counter() - t0, 3),
+        "prompt_version": prompts.PROMPT_VERSION, "teacher_requests_sent": counts.sent,
+        "teacher_replies_replayed": counts.replayed,
+        "teacher_replies_reused": counts.reused, "wall_s": round(time.perf_counter() - t0, 3),
     }
     publish_run(config.run_name, run_dir, summary, "f1-curve", CURVE,
                 "EvoKD student: test F1 against cumulative teacher tokens, one row per round.")

@@ -23,6 +23,7 @@ from elad_core.evokd import records as rec_
 from elad_core.evokd.config import EvoKDConfig
 from elad_core.evokd.data import DESCRIPTIONS, TaskExample, text_key
 from elad_core.files import hash_dir
+from elad_core.seeds import derive_seed
 from elad_core.timing import StepTimer
 from tasks import in_run
 from tasks.evokd.data import read_rows, write_batch
@@ -68,7 +69,7 @@ class EvoKDRun:
             else:
                 seeds = read_rows(batch)
                 trained = self.train({}, seeds, rounds.train_steps(len(seeds), self.config.train),
-                                     self.config.seed, rdir)
+                                     derive_seed(self.config.seed, "train", 0), rdir)
                 self.weights = {"path": trained["path"], "sha": trained["sha"]}
                 rec_.add_training(rec, trained)
         with timer("feedback"):
@@ -89,12 +90,13 @@ class EvoKDRun:
         with timer("feedback"):  # the current student on the new batch, before training on it
             fb = self.feedback_on(batch, rdir)
         if batch["ok"]:  # [5]
-            replay = rounds.replay_sample(self.earlier_rows(), cfg.train.replay, cfg.seed * 7 + r)
+            replay = rounds.replay_sample(self.earlier_rows(), cfg.train.replay,
+                                           derive_seed(cfg.seed, "replay", r))
             new = [x for x in read_rows(batch) if x["status"] == "ok"]
             with timer("train"):
                 trained = self.train(self.weights, new + replay,
                                      rounds.train_steps(len(new + replay), cfg.train),
-                                     cfg.seed * 7 + r, rdir)
+                                     derive_seed(cfg.seed, "train", r), rdir)
             self.weights = {"path": trained["path"], "sha": trained["sha"]}
             rec_.add_training(rec, trained)
         self.feedback = fb if fb["n"] else self.feedback
@@ -110,7 +112,8 @@ class EvoKDRun:
         ev, cfg = self.config.evokd, self.config
         if ev.method == "random":
             seen = {text_key(x["text"]) for x in self.earlier_rows()}
-            draw = rounds.random_draw(self.reserve, seen, ev.per_round, cfg.seed * 1_009 + r)
+            draw = rounds.random_draw(self.reserve, seen, ev.per_round,
+                                      derive_seed(cfg.seed, "random_draw", r))
             return [(t, "random") for t in draw]
         if ev.method == "static":
             reply = self.call(rec, "static", rounds.static_request(
@@ -120,7 +123,7 @@ class EvoKDRun:
             texts, rec["generate_status"] = prompts.parse_static(reply["text"], ev.per_round)
             return [(t, "static") for t in texts]
         right, wrong = rounds.pick_shown(read_rows(self.feedback), ev.show_right, ev.show_wrong,
-                                         cfg.seed * 1_009 + r)
+                                         derive_seed(cfg.seed, "shown", r))
         ask = rounds.analyse_request(self.kind, self.task_text, self.labels, right, wrong)
         analysis = self.call(rec, "analyse", ask, rdir)
         if analysis is None:

@@ -15,8 +15,9 @@ from elad_core.files import read_parquet, write_json
 from tasks import CONTENT_CACHE
 from tasks.artifacts import MAX_ROWS, artifact_key, metrics_markdown
 
-METRICS = ("selected", "annotations_ok", "train_examples", "teacher_tokens", "cost_usd",
-           "accuracy", "parse_rate", "train_loss", "eval_loss", "wall_s")
+METRICS = ("selected", "annotations_ok", "teacher_usable_rate", "teacher_gold_agreement",
+           "unusable_teacher_tokens", "unusable_cost_usd", "train_examples", "teacher_tokens",
+           "cost_usd", "accuracy", "parse_rate", "train_loss", "eval_loss", "wall_s")
 CURVE = ("round", "selector", "annotator", "selected", "cumulative_teacher_tokens", "accuracy",
          "train_loss", "eval_loss")
 

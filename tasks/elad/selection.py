@@ -1,17 +1,30 @@
-"""Selection tasks: uncertainty scores and the top-B questions (docs/design.md §2 steps 2-3)."""
+"""Selection tasks: scores and the B questions of a round (docs/design.md §2 steps 2-3, §2.2)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import numpy as np
 from prefect import task
 
 from elad_core.elad import rounds
+from elad_core.elad.auto import choose_selector
+from elad_core.elad.prompts import cot_messages
 from elad_core.elad.records import Probe, Sample, from_rows
-from elad_core.elad.selectors import RandomSelector, SelectorInput, make_selector, select_top
+from elad_core.elad.selectors import (
+    RandomSelector,
+    SelectorInput,
+    control_count,
+    control_picks,
+    make_selector,
+    predicted_teacher_tokens,
+    select_top,
+)
 from elad_core.files import hash_file, read_parquet, write_parquet
 from tasks import CONTENT_CACHE
 from tasks.elad.data import read_examples
+from tasks.elad.embed import read_embeddings
 
 
 @task(cache_policy=CONTENT_CACHE)
@@ -33,25 +46,79 @@ def select_seed(pool: str, pool_sha: str, budget: int, seed: int, out_path: Path
 
 
 @task(cache_policy=CONTENT_CACHE)
-def score_and_select(selector: str, lam: float, samples: dict, probes: dict | None,
-                     annotated: list[str], budget: int, seed: int, round_dir: Path) -> list[str]:
-    """Score every sampled question, keep the top-B not yet annotated.
+def choose_auto(samples: dict, options: dict) -> dict:
+    """`selector: auto`'s choice for this round from the student's K answers on the remaining
+    pool (docs/design.md §2.2.5): {"selector", "reason", "agreement"}. options: the
+    selection.auto_* fields (auto_uncertainty, auto_agreement, auto_switch)."""
+    sample_rows = from_rows(Sample, read_parquet(Path(samples["path"])))
+    by_q = rounds.group_samples(sample_rows)
+    answers = [[x.answer for x in by_q[q]] for q in by_q]
+    return choose_selector(answers, options["auto_uncertainty"], options["auto_agreement"],
+                           options["auto_switch"]).as_dict()
 
-    Writes round_dir/scores.parquet (question_id, score, answers) and selected.parquet.
+
+@task(cache_policy=CONTENT_CACHE)
+def score_and_select(selector: str, lam: float, samples: dict, probes: dict | None,
+                     annotated: list[str], budget: int, seed: int, round_dir: Path,
+                     options: dict | None = None, embeddings: dict | None = None,
+                     cost: dict | None = None, control_fraction: float = 0.0,
+                     control_seed: int = 0, auto_choice: dict | None = None) -> list[str]:
+    """Score every sampled question and pick B not yet annotated (docs/design.md §2.2).
+
+    options: SelectorOptions fields besides lam. embeddings: an `embed_pool` ref (selectors
+    that `needs_embeddings`). cost: {"pool", "pool_sha", "annotator", "completion_tokens"}
+    for predicted teacher tokens (`needs_costs`). control_fraction: that share of B drawn
+    uniformly at random first (seeded by control_seed, §2.2.4), spread evenly through the
+    pick order. auto_choice: `choose_auto`'s result, recorded when `selector` came from auto.
+    Writes round_dir/scores.parquet (question_id, score, answers[, predicted_tokens]) and
+    selected.parquet (question_id, rank, score, control, picked_by, auto_choice).
     """
     sample_rows = from_rows(Sample, read_parquet(Path(samples["path"])))
     probe_rows = from_rows(Probe, read_parquet(Path(probes["path"]))) if probes else None
-    ids = list(rounds.group_samples(sample_rows))
+    by_q = rounds.group_samples(sample_rows)
+    ids = list(by_q)
     inputs = rounds.selector_input(ids, sample_rows, probe_rows, seed)
-    scores = make_selector(selector, lam).score(inputs)
-    selected = select_top(ids, scores, set(annotated), budget)
+    if embeddings:
+        emb = read_embeddings(embeddings)
+        done = [emb[q] for q in annotated if q in emb]
+        inputs = dataclasses.replace(
+            inputs, embeddings=np.stack([emb[q] for q in ids]) if ids else None,
+            annotated_embeddings=np.stack(done) if done else None)
+    if cost:
+        text = {e.id: e.question for e in read_examples(cost["pool"])}
+        prompt_chars = [sum(len(m["content"]) for m in cot_messages(text[q])) for q in ids]
+        sample_chars = [len(rounds.pick_revision_sample(by_q[q]).text) for q in ids]
+        inputs = dataclasses.replace(inputs, predicted_tokens=predicted_teacher_tokens(
+            np.array(prompt_chars), np.array(sample_chars), cost["annotator"],
+            cost["completion_tokens"]))
+    sel = make_selector(selector, lam, **(options or {}))
+    scores = sel.score(inputs) if ids else np.zeros(0)
+    control = control_picks(ids, set(annotated), control_count(control_fraction, budget),
+                            control_seed)
+    picked = sel.select(inputs, ids, set(annotated) | set(control), budget - len(control)) \
+        if ids else []
+    selected = interleave(picked, control)
     round_dir = Path(round_dir)
     write_parquet(round_dir / "scores.parquet", [
-        {"question_id": q, "score": float(s), "answers": [str(a) for a in ans]}
-        for q, s, ans in zip(ids, scores, inputs.answers, strict=True)
+        {"question_id": q, "score": float(s), "answers": [str(a) for a in ans],
+         **({"predicted_tokens": float(inputs.predicted_tokens[i])} if cost else {})}
+        for i, (q, s, ans) in enumerate(zip(ids, scores, inputs.answers, strict=True))
     ])
-    position = {q: i for i, q in enumerate(ids)}
+    position, is_control = {q: i for i, q in enumerate(ids)}, set(control)
+    reason = auto_choice["reason"] if auto_choice else None
     write_parquet(round_dir / "selected.parquet", [
-        {"question_id": q, "rank": r, "score": float(scores[position[q]])} for r, q in enumerate(selected)
+        {"question_id": q, "rank": r, "score": float(scores[position[q]]),
+         "control": q in is_control, "picked_by": "control" if q in is_control else selector,
+         "auto_choice": reason} for r, q in enumerate(selected)
     ])
     return selected
+
+
+def interleave(picks: list[str], control: list[str]) -> list[str]:
+    """picks with the control ids spread evenly through them (control j at position
+    ⌊(j + ½)·N / c⌋ of the N = len(picks) + c), so a budget that stops the round early keeps
+    about the same control share."""
+    n, c = len(picks) + len(control), len(control)
+    slots = {int((j + 0.5) * n / c): q for j, q in enumerate(control)} if c else {}
+    rest = iter(picks)
+    return [slots[i] if i in slots else next(rest) for i in range(n)]

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from elad_core.elad.config import RunConfig, load_config
-from elad_core.elad.data import load_examples, question_id, subset
+from elad_core.elad.data import load_examples, load_examples_report, question_id, subset
+from elad_core.elad.duplicates import DuplicateReport
 from elad_core.errors import ConfigError, DataError
 
 
@@ -43,11 +44,42 @@ def test_bad_rows_name_file_line_field(tmp_path, line, message):
     assert f"{f}:2" in str(exc.value) and message in str(exc.value)
 
 
-def test_duplicate_question_is_an_error(tmp_path):
+def test_repeated_question_with_the_same_answer_is_merged_and_counted(tmp_path):
     f = tmp_path / "dup.jsonl"
-    f.write_text('{"question": "Same?", "answer": "#### 1"}\n' * 2)
-    with pytest.raises(DataError, match="duplicates line 1"):
+    f.write_text('{"question": "Same?", "answer": "#### 1"}\n' * 2
+                 + '{"question": "  same? ", "answer": "1 it is\\n#### 1"}\n'
+                 + '{"question": "Other?", "answer": "#### 2"}\n')
+    examples, report = load_examples_report(str(f), str(f))
+    assert [e.question for e in examples] == ["Same?", "Other?"]
+    assert report == DuplicateReport(merged=2, conflicting=0, removed=0)
+    assert report.describe("pool", "error").startswith("pool: merged 2 repeated question(s)")
+
+
+def test_repeated_question_with_another_answer_is_an_error_unless_a_policy_says(tmp_path):
+    f = tmp_path / "dup.jsonl"
+    f.write_text('{"question": "Same?", "answer": "#### 1"}\n{"question": "x?", "answer": "#### 3"}\n'
+                 '{"question": "Same?", "answer": "#### 2"}\n{"question": "Same?", "answer": "#### 1"}\n')
+    with pytest.raises(DataError, match=r"dup.jsonl:3: field 'question' duplicates line 1 .*"
+                                        r"another answer \('2', there '1'\)"):
         load_examples(str(f), str(f))
+    first, rep = load_examples_report(str(f), str(f), on_duplicate="first")
+    assert [(e.question, e.answer) for e in first] == [("Same?", "1"), ("x?", "3")]
+    assert rep == DuplicateReport(merged=1, conflicting=1, removed=1)
+    dropped, rep = load_examples_report(str(f), str(f), on_duplicate="drop")
+    assert [e.question for e in dropped] == ["x?"]
+    assert rep == DuplicateReport(merged=1, conflicting=1, removed=2)
+
+
+def test_generic_loader_merges_repeats_too(tmp_path):
+    from elad_core.elad.loaders import load_split_report
+
+    f = tmp_path / "qa.csv"
+    f.write_text("q,a\nHow many?,3\nHow many?,3\nWhy?,4\nWhy?,5\n")
+    with pytest.raises(DataError, match=r"qa.csv:5: field 'question' duplicates line 4"):
+        load_split_report("jsonl", str(f), str(f), "number", {"question": "q", "answer": "a"})
+    ex, rep = load_split_report("jsonl", str(f), str(f), "number",
+                                {"question": "q", "answer": "a"}, on_duplicate="first")
+    assert len(ex) == 2 and rep.merged == 1 and rep.conflicting == 1
 
 
 def test_missing_file(tmp_path):

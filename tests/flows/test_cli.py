@@ -169,7 +169,7 @@ def test_choices_reach_the_config(tmp_path, monkeypatch):
 
     seen = {}
 
-    def stop(cfg):
+    def stop(cfg, notes=None):
         seen["cfg"] = cfg
         raise ConfigError("stopped before the flow")
 
@@ -198,7 +198,7 @@ def test_run_preflights_once_and_the_flow_skips_its_copy(tmp_path, monkeypatch):
     real = flows.elad.loop.active_distillation
     assert inspect.signature(real.fn).parameters["checked"].default is False
     calls = []
-    monkeypatch.setattr(elad_core.elad.preflight, "preflight", lambda cfg: calls.append("preflight"))
+    monkeypatch.setattr(elad_core.elad.preflight, "preflight", lambda cfg, notes=None: calls.append("preflight"))
     monkeypatch.setattr(flows.cli, "start_watchdog", lambda: None)
 
     def flow(cfg, **kw):

@@ -37,7 +37,8 @@ class FaultConfig:
     """Per-request fault probabilities in [0, 1] (their sum at most 1); times in seconds.
 
     latency_s: added to every request. retry_after_s: the 429's `Retry-After`. hang_s: how
-    long a `timeout` fault holds the request (or until the client disconnects).
+    long a `timeout` fault holds the request (or until the client disconnects). The batch_*
+    fields shape the batch API only; chat requests never see them.
     """
 
     latency_s: float = 0.0
@@ -51,6 +52,12 @@ class FaultConfig:
     retry_after_s: float = 1.0
     hang_s: float = 30.0
     seed: int = 0
+    # the batch API (elad_core/teacher/oracle/batches.py): delay until a batch is done, the
+    # share of its rows answered with an error line, how it ends ("completed" / "expired" /
+    # "failed")
+    batch_delay_s: float = 0.0
+    batch_row_fail_rate: float = 0.0
+    batch_end: str = "completed"
 
     def __post_init__(self) -> None:
         rates = self.rates()

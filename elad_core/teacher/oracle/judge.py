@@ -20,6 +20,7 @@ from elad_core.elad.parsing import (
 from elad_core.elad.records import Example
 from elad_core.errors import PermanentTeacherError
 from elad_core.teacher.oracle.arithmetic import check_step, close, to_float
+from elad_core.teacher.oracle.styles import write_solution
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +60,9 @@ class OracleJudge:
     on rejection return the gold explanation and label.
     """
 
-    def __init__(self, examples: list[Example]):
+    def __init__(self, examples: list[Example], style: str = "oracle"):
         self._by_key = {question_key(e.question): e for e in examples if e.answer is not None}
+        self.style = style  # how full CoT solutions are written (oracle/styles.py)
 
     def __len__(self) -> int:
         return len(self._by_key)
@@ -94,7 +96,9 @@ class OracleJudge:
             claimed = self._replay(example, gold, accepted, users[0])
             rest = self._remaining(example, gold, claimed, rejected=False)
             return prompts.student_target(rest, example.answer), example.id, "clear"
-        return prompts.student_target(example.rationale, example.answer), example.id, "cot"
+        if self.style == "oracle":  # our protocol, byte for byte
+            return prompts.student_target(example.rationale, example.answer), example.id, "cot"
+        return write_solution(gold, example.answer, example.id, self.style), example.id, "cot"
 
     def _clear_single(self, example: Example, gold: list[str], steps: list[str], first: str) -> str:
         """JSON reply: the first wrong student step (1-based, null if none), the rest, the answer."""

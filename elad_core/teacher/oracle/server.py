@@ -1,4 +1,5 @@
-"""The oracle teacher's HTTP server: OpenAI-compatible `/v1/chat/completions` on loopback.
+"""The oracle teacher's HTTP server: OpenAI-compatible `/v1/chat/completions` (and the batch
+API, `/v1/files` + `/v1/batches`: elad_core/teacher/oracle/batches.py) on loopback.
 
 A TEST DOUBLE for a real LLM API (docs/design.md §2.4), served with FastAPI + uvicorn and reached
 through litellm exactly as a real provider is. Usage is counted with litellm's offline
@@ -27,6 +28,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
 from elad_core.errors import EladError, PermanentTeacherError
+from elad_core.files import read_json_lines
+from elad_core.teacher.oracle.batches import add_batch_routes
 from elad_core.teacher.oracle.faults import (
     UNPARSABLE_TEXT,
     DroppedResponse,
@@ -102,7 +105,9 @@ async def _failure(fault: str, faults: FaultConfig, request: Request, log: _Requ
 
 def create_app(judge: OracleJudge, faults: FaultConfig | None = None,
                request_log: Path | None = None, api_key: str | None = None) -> FastAPI:
-    """The oracle's FastAPI app: POST /v1/chat/completions, GET /v1/models, GET /health.
+    """The oracle's FastAPI app: POST /v1/chat/completions, GET /v1/models, GET /health, and
+    the batch API (oracle/batches.py: each line answered as the chat endpoint would; its
+    request-log rows carry a "kind").
 
     request_log: JSON-lines file, one line per chat request, written once its outcome is
     decided: {"ts", "question_id", "mode", "turn", "status", "fault", "completion",
@@ -187,20 +192,13 @@ def create_app(judge: OracleJudge, faults: FaultConfig | None = None,
         log.write(**row, status=200)
         return JSONResponse(out)
 
+    add_batch_routes(app, judge, faults, log.write, _completion, api_key)
     return app
 
 
 def read_request_log(path: Path) -> list[dict]:
     """The rows of a request log ([] if the file does not exist); a torn last line is skipped."""
-    if not Path(path).exists():
-        return []
-    rows = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
+    return read_json_lines(path)
 
 
 def request_log_stats(rows: list[dict]) -> dict[str, Any]:

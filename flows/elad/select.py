@@ -1,0 +1,109 @@
+"""Steps [1]-[3] of an ELAD round (docs/design.md §2): which questions the teacher sees.
+
+Round 0 (the seed round) takes B0 questions at random: the untrained student's samples carry
+no signal. Later rounds: [1] the student samples K explanations per not-yet-annotated pool
+question (or per question of a seeded subset, `selection.candidates`), [2] the selector scores
+them, with what it needs computed first (EGSS step probes, the student's question
+embeddings, predicted teacher tokens; `auto` first picks typicality or uncertainty), [3] the
+top-B not yet annotated are selected (`selection.control_fraction` of them at random).
+Called inside the round flow (flows/elad/round.py); every step is a cached task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+from elad_core.elad.config import RunConfig
+from elad_core.elad.records import Example
+from elad_core.elad.rounds import chunks
+from elad_core.elad.selectors import make_selector
+from elad_core.refs import RoundState
+from elad_core.seeds import derive_seed, seeded_subset
+from elad_core.timing import StepTimer
+from tasks import in_run
+from tasks.elad.embed import embed_pool
+from tasks.elad.selection import choose_auto, merge_shards, score_and_select, select_seed
+from tasks.elad.student import probe_shard, sample_shard
+
+
+class Selection(NamedTuple):
+    """What steps [1]-[3] hand on: the selected ids (rank order), the merged samples' ref and
+    the sampling shards' results (None in the seed round), and `auto`'s choice (or None)."""
+
+    selected: list[str]
+    samples_ref: dict | None
+    shards: list[dict] | None
+    auto_choice: dict | None
+
+
+def select_questions(config: RunConfig, round_index: int, state: RoundState,
+                     pool: list[Example], annotator: str, timer: StepTimer,
+                     gpu: Callable) -> Selection:
+    """Steps [1]-[3] of round `round_index` (module doc). gpu: () -> the context holding a
+    slot of the server-wide GPU limit around each student step."""
+    run_dir = config.run_dir.resolve()
+    rdir = run_dir / f"round_{round_index:03d}"
+    data, student = state.data.model_dump(), state.student.model_dump()
+    weights = state.weights.model_dump() if state.weights else {}
+    family, sc, sel = config.data.answer_family, config.student, config.selection
+    selector = sel.selector
+    shards, samples_ref, auto_choice = None, None, None
+    if round_index == 0:  # [3] the untrained student carries no signal: B0 random questions
+        with timer("select"):
+            selected = in_run(select_seed, run_dir)(
+                data["pool"], data["pool_sha"], sel.seed_size,
+                derive_seed(config.seed, "select", 0), rdir / "selected.parquet")
+    else:
+        # [1] the student samples K explanations per not-yet-annotated pool question
+        # (or per question of a seeded random subset of them: selection.candidates)
+        annotated = set(state.annotated)  # once, not per pool question
+        remaining = [e.id for e in pool if e.id not in annotated]
+        if sel.candidates is not None:
+            remaining = seeded_subset(remaining, sel.candidates,
+                                      derive_seed(config.seed, "candidates", round_index))
+        sampling = sc.model_dump(include={"k_samples", "temperature", "max_new_tokens",
+                                          "generate_batch_size", "device"})
+        with gpu(), timer("sample"):
+            shards = [f.result() for f in [in_run(sample_shard, run_dir).submit(
+                student, weights, data["pool"], data["pool_sha"], ids, sampling, family,
+                derive_seed(config.seed, "sample", round_index, j),
+                rdir / "shards" / f"samples_{j:04d}.parquet")
+                for j, ids in enumerate(chunks(remaining, sc.shard_questions))]]
+            samples_ref = in_run(merge_shards, run_dir)(shards, rdir / "samples.parquet")
+        # [2] uncertainty per question (EGSS probes every step prefix of every sample);
+        # `auto` first picks typicality or uncertainty from the samples (design §2.2.5), and
+        # the selector says what else it needs: probes, embeddings, predicted teacher tokens
+        options = sel.model_dump(include={"cost_alpha", "auto_agreement", "auto_switch",
+                                          "auto_uncertainty"})
+        if selector == "auto":
+            auto_choice = in_run(choose_auto, run_dir)(samples_ref, options)
+        active = auto_choice["selector"] if auto_choice else selector
+        chosen = make_selector(active, sel.egss_lambda, **options)
+        probes_ref, embeddings_ref, cost = None, None, None
+        if chosen.needs_embeddings:  # the student's own question embeddings (design §2.2.2)
+            with gpu(), timer("embed"):
+                embeddings_ref = in_run(embed_pool, run_dir)(
+                    student, weights, data["pool"], data["pool_sha"], sc.generate_batch_size,
+                    sc.device, rdir / "embeddings.parquet")
+        if chosen.needs_costs:  # predicted teacher tokens per question (design §2.2.1)
+            cost = {"pool": data["pool"], "pool_sha": data["pool_sha"], "annotator": annotator,
+                    "completion_tokens": config.teacher.completion_tokens_estimate}
+        if chosen.needs_probes:
+            probing = sc.model_dump(include={"probe_max_new_tokens", "probe_batch_size",
+                                             "max_probe_steps", "device"})
+            with gpu(), timer("probe"):
+                probe_shards = [f.result() for f in [in_run(probe_shard, run_dir).submit(
+                    student, weights, data["pool"], data["pool_sha"], s, probing, family,
+                    rdir / "shards" / f"probes_{j:04d}.parquet") for j, s in enumerate(shards)]]
+                probes_ref = in_run(merge_shards, run_dir)(probe_shards, rdir / "probes.parquet")
+        # [3] the top-B not yet annotated (selection.control_fraction of them at random)
+        with timer("select"):
+            selected = in_run(score_and_select, run_dir)(
+                active, sel.egss_lambda, samples_ref, probes_ref, list(state.annotated),
+                sel.per_round, derive_seed(config.seed, "select", round_index), rdir,
+                options=options, embeddings=embeddings_ref, cost=cost,
+                control_fraction=sel.control_fraction,
+                control_seed=derive_seed(config.seed, "control", round_index),
+                auto_choice=auto_choice)
+    return Selection(selected, samples_ref, shards, auto_choice)

@@ -1,0 +1,59 @@
+"""Usable-reply figures and the unusable-reply stop rule (elad_core.elad.reply_quality), and
+the oracle's real-model reply styles read back by the product's parser."""
+
+from __future__ import annotations
+
+import pytest
+
+from elad_core.elad.parsing import extract_answer
+from elad_core.elad.records import Annotation
+from elad_core.elad.reply_quality import raw_excerpt, reply_quality, unusable_stop
+from elad_core.teacher.oracle.styles import write_solution
+
+
+def _ann(qid: str, status: str, tokens: int = 10, cost: float = 0.01, agrees=None,
+         raw: str = "reply") -> Annotation:
+    return Annotation(qid, "cot", status, "", None, None, None, raw, "" if status == "ok" else
+                      "no answer", tokens, 0, cost, 1, teacher_agrees=agrees)
+
+
+def test_reply_quality_counts_unusable_spend_and_agreement():
+    anns = [_ann("a", "ok", agrees=True), _ann("b", "ok", agrees=False), _ann("c", "ok"),
+            _ann("d", "unparsable", tokens=30, cost=0.03), _ann("e", "failed", tokens=0, cost=0)]
+    q = reply_quality(anns)
+    assert q["teacher_usable_rate"] == 0.6
+    assert q["teacher_gold_agreement"] == 0.5  # 1 of the 2 usable replies with gold
+    assert q["unusable_teacher_tokens"] == 30 and q["unusable_cost_usd"] == 0.03
+    assert reply_quality([])["teacher_usable_rate"] is None
+
+
+@pytest.mark.parametrize(("statuses", "fraction", "stops"), [
+    (["ok"] * 4, 0.5, False),
+    (["ok", "ok", "unparsable", "unparsable"], 0.5, False),  # exactly half: kept
+    (["ok", "unparsable", "unparsable", "failed"], 0.5, True),
+    (["unparsable"] * 4, 0.0, True),  # none usable always stops
+    (["ok", "unparsable", "unparsable", "unparsable"], 0.0, False),
+    ([], 0.5, False),
+])
+def test_unusable_stop(statuses, fraction, stops):
+    why = unusable_stop(statuses, fraction)
+    assert (why is not None) == stops
+    if stops:
+        assert why.startswith("teacher replies unusable: ") and "min_usable_fraction" in why
+
+
+def test_raw_excerpt_is_one_line_and_short():
+    line = raw_excerpt(_ann("q1", "unparsable", raw="Step one.\n\nStep two " + "x" * 400))
+    assert "\n" not in line and line.startswith("question q1 (unparsable: no answer) replied ")
+    assert len(line) < 260 and line.endswith("...'")
+
+
+@pytest.mark.parametrize("qid", [f"q{i}" for i in range(12)])  # every layout of `real`
+def test_real_styles_are_read_by_the_parser_and_no_answer_is_not(qid):
+    steps = ["Natalia sold 48/2 = 24 clips in May.", "She sold 48 + 24 = 72 clips in all."]
+    real = write_solution(steps, "72", qid, "real")
+    assert "####" not in real
+    assert extract_answer(real, "number")[0] == "72"
+    assert extract_answer(write_solution(steps, "72", qid, "no_answer"), "number")[0] != "72"
+    with pytest.raises(ValueError):
+        write_solution(steps, "72", qid, "bogus")
