@@ -8,6 +8,8 @@ nothing. About a minute on 2 idle cores.
 
 from __future__ import annotations
 
+import importlib.util
+
 import json
 import os
 import subprocess
@@ -73,7 +75,11 @@ def test_quick_run_rows_are_paired_and_resumable(tmp_path):
             < by[("random:cot", 0, 1)]["round_questions"])
     summary = (out / "summary.md").read_text()
     assert "## warm40" in summary and "Paired difference against random:cot" in summary
-    assert (out / "curves.png").stat().st_size > 0
+    if importlib.util.find_spec("matplotlib"):  # `make bench-selection` installs it
+        assert (out / "curves.png").stat().st_size > 0
+    else:  # a plain `make test` install: the benchmark says why there is no plot
+        assert not (out / "curves.png").exists()
+        assert "matplotlib is not installed" in first.stderr
     # a rerun finds every row and recomputes nothing
     again = _run(out, tmp_path / "prefect_home")
     assert again.returncode == 0, again.stderr[-3000:]
