@@ -281,7 +281,7 @@ def teacher(root: Path, quick: bool) -> list[dict]:
     from elad_core.elad.data import load_examples
     from elad_core.elad.prompts import PROMPT_VERSION
     from elad_core.files import read_parquet
-    from elad_core.teacher import fanout as teacher_processes
+    from elad_core.teacher import fanout
     from elad_core.teacher.config import TeacherConfig
     from elad_core.teacher.oracle.server import read_request_log, request_log_stats
     from tasks.elad.annotate import ELAD_REPLY_FIELDS, annotate_batch_task
@@ -313,8 +313,8 @@ def teacher(root: Path, quick: bool) -> list[dict]:
         t0 = time.perf_counter()
         annotate(7000, 7000 + 2 * conc, str(folder / "warmup.parquet"))
         warmup_s = time.perf_counter() - t0
-        pids = [os.getpid()] + list((teacher_processes._POOL._processes or {})
-                                    if teacher_processes._POOL and processes > 1 else [])
+        pids = [os.getpid()] + list((fanout._POOL._processes or {})
+                                    if fanout._POOL and processes > 1 else [])
         load0, c0, s0 = uptime(), sum(cpu_s(p) for p in pids), cpu_s(server.pid)
         t0 = time.perf_counter()
         ref = annotate(0, n, str(folder / "annotations.parquet"))

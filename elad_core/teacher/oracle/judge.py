@@ -2,7 +2,7 @@
 
 It answers CoT, CLEAR turns and clear_single calls from a dataset's gold rationales and
 never makes up an answer (an unknown question raises UnknownQuestion -> HTTP 400). The HTTP server that
-puts it behind an OpenAI-compatible API is in `teacher_oracle_server.py`.
+puts it behind an OpenAI-compatible API is in `server.py`.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ API, `/v1/files` + `/v1/batches`: elad_core/teacher/oracle/batches.py) on loopba
 A TEST DOUBLE for a real LLM API (docs/design.md §2.4), served with FastAPI + uvicorn and reached
 through litellm exactly as a real provider is. Usage is counted with litellm's offline
 tokenizer; faults (latency, 500, 429 + `Retry-After`, timeouts, dropped connections,
-malformed bodies, unparsable replies) are injected seeded (`teacher_oracle_faults`); an
+malformed bodies, unparsable replies) are injected seeded (`faults.py`); an
 optional API key is checked (401 otherwise); every request is appended to a JSONL log.
 """
 
