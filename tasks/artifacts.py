@@ -42,11 +42,17 @@ def _fmt(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def _shown(value):
+    """A table cell: floats rounded to 4 decimals (summary.json keeps every digit)."""
+    return round(value, 4) if isinstance(value, float) else value
+
+
 def publish_run(run_name: str, run_dir: Path, summary: dict, curve: str,
                 columns: tuple[str, ...], description: str) -> None:
     """Write this invocation's summary.json and its curve table artifact (`columns` of each
     of summary["rounds"]; key <run>-<curve>), in the flow run."""
     write_json(Path(run_dir) / "summary.json", summary)
     create_table_artifact(key=artifact_key(run_name, curve),
-                          table=[{k: row.get(k) for k in columns} for row in summary["rounds"]],
+                          table=[{k: _shown(row.get(k)) for k in columns}
+                                 for row in summary["rounds"]],
                           description=description)

@@ -134,3 +134,21 @@ def test_pretrained_student_is_fine_tuned_with_lora(finished_run, tmp_path):
     adapter = lora_cfg.run_dir / "round_001" / "adapter"
     assert (adapter / "adapter_config.json").exists()  # standard peft adapter folder
     assert not (lora_cfg.run_dir / "student_base").exists()  # nothing built: base is given
+
+
+def test_curve_artifact_rounds_floats_for_the_ui(finished_run):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async def read(key):
+        async with get_client() as client:
+            return await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+
+    import asyncio
+
+    cfg, summary = finished_run
+    rows = json.loads(asyncio.run(read("t-accuracy-curve"))[0].data)
+    for shown, full in zip(rows, summary["rounds"], strict=True):
+        assert shown["train_loss"] == round(full["train_loss"], 4)
+        assert len(repr(shown["train_loss"]).split(".")[-1]) <= 4
