@@ -78,6 +78,7 @@ class RoundState(Frozen):
     annotation_files: tuple[AnnotationBatchRef, ...] = ()
     api_base: str | None = None
     budget: BudgetState | None = None  # None: the round reads the history from the run folder
+    last_accuracy: float | None = None  # the previous round's (None before round 0 ends)
 
 
 class RoundResult(Frozen):
@@ -93,4 +94,5 @@ class RoundResult(Frozen):
         weights and D's annotation batches are this round's."""
         return state.model_copy(update={
             "weights": self.weights, "annotation_files": self.annotation_files,
-            "annotated": state.annotated + self.selected_ids})
+            "annotated": state.annotated + self.selected_ids,
+            "last_accuracy": self.record.get("accuracy", state.last_accuracy)})

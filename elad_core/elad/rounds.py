@@ -14,6 +14,7 @@ from elad_core.elad.parsing import split_steps
 from elad_core.elad.prompts import probe_prompt, student_prompt
 from elad_core.elad.records import Annotation, Probe, Sample
 from elad_core.elad.reply_quality import reply_quality
+from elad_core.elad.selection_report import gain_per_1k_tokens
 from elad_core.elad.selectors import SelectorInput
 
 
@@ -145,14 +146,17 @@ def round_record(*, round_index: int, selector: str, annotator: str, prompt_vers
                  metrics: dict | None, batches: int, cached_batches: int,
                  shards: list[dict] | None, step_wall_s: dict[str, float], wall_s: float,
                  config: dict, teacher_stop: str | None = None,
-                 auto_choice: dict | None = None) -> dict:
+                 auto_choice: dict | None = None, selection: dict | None = None,
+                 previous_accuracy: float | None = None) -> dict:
     """One ELAD round's record: its manifest.json and its row of summary.json (docs/design.md
     §2 step 8). trained: the train task's result (losses, n_examples, skipped, precision);
     metrics: the evaluation's (accuracy, parse_rate, eval_loss); both None for a round
     stopped for unusable teacher replies (`teacher_stop` says why). shards: the sampling
     shards' results (None in the seed round). Train losses are means of the first / last
     tenth of the steps; the teacher-reply figures are elad_core.elad.reply_quality's;
-    auto_choice: what `selector: auto` chose and why (elad_core.elad.auto), else None."""
+    auto_choice: what `selector: auto` chose and why (elad_core.elad.auto), else None;
+    selection: the round's selection report (elad_core.elad.selection_report);
+    previous_accuracy: the last round's, for the accuracy gain per 1k teacher tokens."""
     losses = trained["losses"] if trained else []
     tail = max(1, len(losses) // 10)
     metrics = metrics or {"accuracy": None, "parse_rate": None, "eval_loss": None}
@@ -176,6 +180,9 @@ def round_record(*, round_index: int, selector: str, annotator: str, prompt_vers
         "teacher_batches": batches, "teacher_batches_cached": cached_batches,
         "accuracy": metrics["accuracy"], "parse_rate": metrics["parse_rate"],
         "eval_loss": metrics["eval_loss"],
+        "accuracy_gain_per_1k_tokens": gain_per_1k_tokens(
+            metrics["accuracy"], previous_accuracy, sum(a.teacher_tokens for a in annotations)),
+        "selection_report": selection,
         "train_loss": sum(losses[-tail:]) / tail if losses else None,
         "train_loss_first": sum(losses[:tail]) / tail if losses else None,
         "sampled_new_tokens": sum(s.get("new_tokens", 0) for s in shards) if shards else 0,

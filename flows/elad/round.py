@@ -25,6 +25,7 @@ from elad_core.elad.prompts import PROMPT_VERSION
 from elad_core.elad.records import Annotation, Sample, from_rows
 from elad_core.elad.reply_quality import raw_excerpt, unusable_stop
 from elad_core.elad.rounds import annotation_requests, chunks, round_record
+from elad_core.elad.selection_report import selection_report
 from elad_core.files import read_parquet
 from elad_core.refs import AnnotationBatchRef, BudgetState, FileRef, RoundResult, RoundState
 from elad_core.seeds import derive_seed
@@ -138,7 +139,8 @@ def distill_round(config: RunConfig, round_index: int, state: RoundState) -> Rou
         train_mode=mode, metrics=metrics, batches=len(batch_refs),
         cached_batches=cached_batches, shards=shards, step_wall_s=timer.wall_s,
         wall_s=time.perf_counter() - t_round, config=config.model_dump(mode="json"),
-        auto_choice=auto_choice)
+        auto_choice=auto_choice, previous_accuracy=state.last_accuracy,
+        selection=selection_report(annotations, _control_ids(rdir), samples))
     outputs = {"annotations": annotations_ref["sha"], "weights": new_weights.sha,
                "eval": metrics, "selected": selected}
     in_run(publish_round, run_dir)(config.run_name, rdir, outputs, record, questions)
@@ -169,3 +171,7 @@ def _stopped_round(config: RunConfig, round_index: int, state: RoundState, rdir:
     return RoundResult(record=record, selected_ids=(), weights=state.weights,
                        annotation_files=state.annotation_files)
 
+
+def _control_ids(rdir: Path) -> set[str]:
+    """The round's random control slice (selected.parquet's `control` rows; none in round 0)."""
+    return {r["question_id"] for r in read_parquet(rdir / "selected.parquet") if r.get("control")}

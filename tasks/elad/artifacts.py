@@ -49,9 +49,30 @@ def publish_round(run_name: str, round_dir: Path, outputs: dict, manifest: dict,
                for a in ann[:MAX_ROWS]],
         description=f"Round {r}: teacher annotations (training targets).",
     )
+    if manifest.get("selection_report"):
+        create_markdown_artifact(
+            key=artifact_key(run_name, f"round-{r:03d}-selection"),
+            markdown=selection_markdown(manifest),
+            description=f"Round {r}: is selection paying? Selected vs random control questions.")
     create_markdown_artifact(
         key=artifact_key(run_name, f"round-{r:03d}-metrics"),
         markdown=metrics_markdown(
             f"Round {r}: {manifest['selector']} + {manifest['annotator']}", manifest, METRICS),
         description=f"Round {r}: metrics, teacher tokens and cost.",
     )
+
+
+def selection_markdown(m: dict) -> str:
+    """The selection report of round manifest `m` as markdown (elad_core.elad.selection_report)."""
+    cols = ("questions", "student_agrees_teacher", "teacher_usable_rate",
+            "teacher_tokens_per_question")
+    lines = [f"# Round {m['round']}: {m['selector']} selection", "",
+             "| questions | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    lines += [f"| {name} | " + " | ".join(str(fig.get(c)) for c in cols) + " |"
+              for name, fig in m["selection_report"].items()]
+    lines += ["", f"Accuracy gain per 1k teacher tokens this round: "
+                  f"{m.get('accuracy_gain_per_1k_tokens')}",
+              "", "student_agrees_teacher: share of usable replies whose answer equals the "
+                  "student's majority answer before training (lower: the selector found what "
+                  "the student gets wrong)."]
+    return "\n".join(lines)

@@ -9,7 +9,6 @@ nothing. About a minute on 2 idle cores.
 from __future__ import annotations
 
 import importlib.util
-
 import json
 import os
 import subprocess

@@ -105,6 +105,8 @@ def test_prefect_artifacts(finished_run):
     selected = asyncio.run(read("t-round-001-selected"))
     assert selected and len(json.loads(selected[0].data)) == 4
     assert asyncio.run(read("t-round-001-metrics"))
+    report = asyncio.run(read("t-round-001-selection"))  # the selection report (issue #16)
+    assert report and "| selected | 4 |" in report[0].data
     curve = asyncio.run(read("t-accuracy-curve"))
     assert len(json.loads(curve[0].data)) == 2
 

@@ -37,6 +37,13 @@ def test_round_with_selector_and_control_slice(prefect_harness, tmp_path, select
     active = {r["picked_by"] for r in rows if not r["control"]}
     manifest = json.loads((r1 / "manifest.json").read_text())
     assert manifest["selector"] == selector
+    # the selection report: the control question apart from the 3 selected ones
+    report = manifest["selection_report"]
+    assert report["control"]["questions"] == 1 and report["selected"]["questions"] == 3
+    r0 = summary["rounds"][0]
+    assert manifest["accuracy_gain_per_1k_tokens"] == round(
+        (manifest["accuracy"] - r0["accuracy"]) / (manifest["teacher_tokens"] / 1000), 6)
+    assert r0["accuracy_gain_per_1k_tokens"] is None and "control" not in r0["selection_report"]
     if selector == "auto":
         reason = {r["auto_choice"] for r in rows}
         assert len(reason) == 1 and None not in reason
