@@ -91,3 +91,18 @@ def student_pair(ex) -> tuple[str, str]:
     from elad_core.elad.prompts import student_prompt, student_target
 
     return student_prompt(ex.question), student_target(ex.rationale, ex.answer)
+
+
+def read_artifacts(key: str) -> list:
+    """The Prefect artifacts with `key` on the current API, newest first."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+
+    return asyncio.run(read())

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES as FIXTURE_ROOT
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, read_artifacts
 
 from elad_core.errors import ConfigError, DataError
 from elad_core.evokd import data as D
@@ -473,20 +473,10 @@ def test_esnli_rerun_is_cached_and_sends_no_request(esnli_run):
 
 @pytest.mark.slow
 def test_esnli_artifacts(esnli_run):
-    import asyncio
-
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
-    async def read(key):
-        async with get_client() as client:
-            return await client.read_artifacts(
-                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
-
-    batch = asyncio.run(read("e2e-esnli-round-001-batch"))
+    batch = read_artifacts("e2e-esnli-round-001-batch")
     assert batch and len(json.loads(batch[0].data)) == 6
-    assert asyncio.run(read("e2e-esnli-round-001-metrics"))
-    assert len(json.loads(asyncio.run(read("e2e-esnli-f1-curve"))[0].data)) == 2
+    assert read_artifacts("e2e-esnli-round-001-metrics")
+    assert len(json.loads(read_artifacts("e2e-esnli-f1-curve")[0].data)) == 2
 
 
 @pytest.mark.slow

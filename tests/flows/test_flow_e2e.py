@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import tiny_config
+from conftest import read_artifacts, tiny_config
 
 from elad_core.elad.config import RunConfig
 from elad_core.files import read_parquet
@@ -92,22 +92,12 @@ def test_failed_teacher_requests_were_retried(finished_run):
 
 
 def test_prefect_artifacts(finished_run):
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
-    async def read(key):
-        async with get_client() as client:
-            return await client.read_artifacts(
-                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
-
-    import asyncio
-
-    selected = asyncio.run(read("t-round-001-selected"))
+    selected = read_artifacts("t-round-001-selected")
     assert selected and len(json.loads(selected[0].data)) == 4
-    assert asyncio.run(read("t-round-001-metrics"))
-    report = asyncio.run(read("t-round-001-selection"))  # the selection report (issue #16)
+    assert read_artifacts("t-round-001-metrics")
+    report = read_artifacts("t-round-001-selection")  # the selection report (issue #16)
     assert report and "| selected | 4 |" in report[0].data
-    curve = asyncio.run(read("t-accuracy-curve"))
+    curve = read_artifacts("t-accuracy-curve")
     assert len(json.loads(curve[0].data)) == 2
 
 
@@ -139,18 +129,8 @@ def test_pretrained_student_is_fine_tuned_with_lora(finished_run, tmp_path):
 
 
 def test_curve_artifact_rounds_floats_for_the_ui(finished_run):
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
-    async def read(key):
-        async with get_client() as client:
-            return await client.read_artifacts(
-                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
-
-    import asyncio
-
     cfg, summary = finished_run
-    rows = json.loads(asyncio.run(read("t-accuracy-curve"))[0].data)
+    rows = json.loads(read_artifacts("t-accuracy-curve")[0].data)
     for shown, full in zip(rows, summary["rounds"], strict=True):
         assert shown["train_loss"] == round(full["train_loss"], 4)
         assert len(repr(shown["train_loss"]).split(".")[-1]) <= 4
