@@ -39,7 +39,6 @@ test: install
 # The selection benchmark (README "Selection efficiency benchmark"; hours on 2 CPU cores,
 # resumable): ARGS=--measure projects its wall time, ARGS=--quick tries it in minutes.
 bench-selection: install
-	$(BIN)/uv pip install -q --python $(BIN)/python -c requirements.lock matplotlib
 	$(BIN)/python benchmarks/selection_efficiency.py $(ARGS)
 
 # Refresh requirements.lock from pyproject.toml's ranges (newest versions today): a throw-away

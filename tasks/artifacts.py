@@ -1,9 +1,9 @@
 """What both methods publish: keyed Prefect artifacts (docs/design.md §2 step 8, §3).
 
 Keys are stable per run and round, so the Prefect UI shows each key's history across
-invocations. A round's metrics markdown and a run's summary.json + curve table are written
-here for ELAD and EvoKD alike; the per-method round tables live in tasks/elad/artifacts.py
-and tasks/evokd/artifacts.py.
+invocations. A round's metrics markdown and a run's summary.json, curve table and curve PNG
+are written here for ELAD and EvoKD alike; the per-method round tables live in
+tasks/elad/artifacts.py and tasks/evokd/artifacts.py.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_image_artifact, create_table_artifact
 
 from elad_core.files import write_json
+from elad_core.plots import curve_png, png_data_uri
 
 MAX_ROWS = 200  # rows shown per table artifact; the parquet files hold everything
 
@@ -48,11 +49,18 @@ def _shown(value):
 
 
 def publish_run(run_name: str, run_dir: Path, summary: dict, curve: str,
-                columns: tuple[str, ...], description: str) -> None:
-    """Write this invocation's summary.json and its curve table artifact (`columns` of each
-    of summary["rounds"]; key <run>-<curve>), in the flow run."""
-    write_json(Path(run_dir) / "summary.json", summary)
+                columns: tuple[str, ...], metric: str, description: str) -> None:
+    """Write this invocation's summary.json, its curve table artifact (`columns` of each of
+    summary["rounds"]; key <run>-<curve>) and the curve as a picture: `metric` against
+    cumulative teacher tokens in <run_dir>/<curve>.png, shown as an image artifact (key
+    <run>-<curve>-plot, the PNG inlined as a data URI), in the flow run."""
+    run_dir = Path(run_dir)
+    write_json(run_dir / "summary.json", summary)
     create_table_artifact(key=artifact_key(run_name, curve),
                           table=[{k: _shown(row.get(k)) for k in columns}
                                  for row in summary["rounds"]],
                           description=description)
+    png = curve_png(summary["rounds"], metric, run_dir / f"{curve}.png",
+                    f"{run_name}: {metric} against teacher tokens")
+    create_image_artifact(png_data_uri(png), key=artifact_key(run_name, f"{curve}-plot"),
+                          description=f"{description} Also in {png.name} in the run folder.")

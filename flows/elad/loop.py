@@ -77,7 +77,7 @@ def active_distillation(config: RunConfig, checked: bool = False) -> dict:
                "teacher_replies_replayed": counts.replayed,
                "teacher_replies_reused": counts.reused,
                "wall_s": round(time.perf_counter() - t0, 3)}
-    publish_run(config.run_name, run_dir, summary, "accuracy-curve", CURVE,
+    publish_run(config.run_name, run_dir, summary, "accuracy-curve", CURVE, "accuracy",
                 "Student accuracy against cumulative teacher tokens, one row per round.")
     return summary
 

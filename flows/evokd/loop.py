@@ -88,6 +88,6 @@ def evokd_distillation(config: EvoKDConfig) -> dict:
         "teacher_replies_replayed": counts.replayed,
         "teacher_replies_reused": counts.reused, "wall_s": round(time.perf_counter() - t0, 3),
     }
-    publish_run(config.run_name, run_dir, summary, "f1-curve", CURVE,
+    publish_run(config.run_name, run_dir, summary, "f1-curve", CURVE, "f1",
                 "EvoKD student: test F1 against cumulative teacher tokens, one row per round.")
     return summary

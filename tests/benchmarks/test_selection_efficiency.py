@@ -8,7 +8,6 @@ nothing. About a minute on 2 idle cores.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -74,11 +73,7 @@ def test_quick_run_rows_are_paired_and_resumable(tmp_path):
             < by[("random:cot", 0, 1)]["round_questions"])
     summary = (out / "summary.md").read_text()
     assert "## warm40" in summary and "Paired difference against random:cot" in summary
-    if importlib.util.find_spec("matplotlib"):  # `make bench-selection` installs it
-        assert (out / "curves.png").stat().st_size > 0
-    else:  # a plain `make test` install: the benchmark says why there is no plot
-        assert not (out / "curves.png").exists()
-        assert "matplotlib is not installed" in first.stderr
+    assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
     # a rerun finds every row and recomputes nothing
     again = _run(out, tmp_path / "prefect_home")
     assert again.returncode == 0, again.stderr[-3000:]
@@ -99,3 +94,14 @@ def test_rows_are_appended_once_and_intervals_are_students_t(tmp_path):
     m, lo, hi = t_interval([1.0, 2.0, 3.0])
     # mean 2, sd 1, n 3: t(0.975, 2) = 4.303 -> half-width 4.303 / sqrt(3) = 2.484
     assert m == 2.0 and abs(hi - m - 2.484) < 1e-3 and abs(m - lo - 2.484) < 1e-3
+
+
+def test_interpolation_reads_the_curve_between_rounds_and_never_extrapolates():
+    from selection_efficiency import interpolate
+
+    pts = [(500, 8.0), (950, 20.0), (725, 14.0)]  # any order
+    assert interpolate(pts, 500) == 8.0
+    assert interpolate(pts, 600) == 8.0 + 6.0 * 100 / 225
+    assert interpolate(pts, 950) == 20.0
+    assert interpolate(pts, 499) is None and interpolate(pts, 951) is None
+    assert interpolate([], 5) is None

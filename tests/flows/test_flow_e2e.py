@@ -134,3 +134,18 @@ def test_curve_artifact_rounds_floats_for_the_ui(finished_run):
     for shown, full in zip(rows, summary["rounds"], strict=True):
         assert shown["train_loss"] == round(full["train_loss"], 4)
         assert len(repr(shown["train_loss"]).split(".")[-1]) <= 4
+
+
+def test_curve_picture_is_in_the_run_folder_and_the_ui(finished_run):
+    """Issue #16 item 2d: the accuracy-against-teacher-tokens curve as a PNG in the run
+    folder and as an image artifact (the same PNG as a data URI)."""
+    import base64
+
+    cfg, _ = finished_run
+    png = cfg.run_dir / "accuracy-curve.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = read_artifacts("t-accuracy-curve-plot")
+    assert image and image[0].type == "image"
+    prefix = "data:image/png;base64,"
+    assert image[0].data.startswith(prefix)
+    assert base64.b64decode(image[0].data[len(prefix):]) == png.read_bytes()
