@@ -22,8 +22,11 @@ round flow, `flows.elad.round.distill_round`, driven as `flows/elad/loop.py` dri
 
 The round budget is in teacher TOKENS, not questions: annotators that cost more per question
 (CLEAR's dialogue) get fewer questions, so methods compare at equal teacher tokens; the exact
-tokens spent are recorded. The teacher is the ORACLE (a test double answering from gold,
-docs/design.md §2.4), reached through litellm like a real one. Every task is cached by
+tokens spent are recorded. A method `<selector>:cot@<annotator>` has no token budget: each
+round it takes CoT on the top N of the same ranking, N being what `<selector>:<annotator>`
+bought that round (same seed), so annotators also compare at equal questions. The teacher
+is the ORACLE (a test double answering from gold, docs/design.md §2.4), reached through
+litellm like a real one. Every task is cached by
 Prefect under its run folder, so a killed benchmark resumes, and a rerun reuses the warm
 starts.
 
@@ -58,8 +61,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # first: the offline environment, and the checkout on sys.path
 from _common import ROOT, append_row, fmt_seconds, mean_std, read_rows, t_interval
 
+# `<selector>:cot@clear`: CoT on as many questions a round as `<selector>:clear` bought
+# (CLEAR against CoT at equal questions; the others compare at equal teacher tokens)
 DEFAULT_METHODS = ("random:cot,egss:cot,egss_cost:cot,typical:cot,hybrid:cot,auto:cot,"
-                   "random:clear,egss:clear")
+                   "random:clear,egss:clear,random:cot@clear,egss:cot@clear")
 BASELINE = "random:cot"
 ANNOTATORS = ("cot", "clear", "clear_single")
 ROW_KEY = ("setup", "regime", "method", "seed", "round")
@@ -84,8 +89,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--regimes", default="warm500,warm900",
                    help="comma list of warm<N>: warm-start sizes in CoT examples")
     p.add_argument("--methods", default=DEFAULT_METHODS,
-                   help="comma list of selector:annotator; selectors not in "
-                        "elad_core.elad.selectors.SELECTORS are skipped with a warning")
+                   help="comma list of selector:annotator (selector:cot@<annotator>: CoT on "
+                        "as many questions a round as selector:<annotator> bought, no token "
+                        "budget); selectors not in elad_core.elad.selectors.SELECTORS are "
+                        "skipped with a warning")
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..n-1")
     p.add_argument("--pool", type=int, default=4000, help="pool questions (unlabelled)")
     p.add_argument("--test", type=int, default=300, help="held-out test questions")
@@ -156,10 +163,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error(f"--regimes: {r} needs a pool larger than {warm_size(r)} (--pool {a.pool})")
     a.method_list = []
     for m in (x.strip() for x in a.methods.split(",") if x.strip()):
-        ann = m.partition(":")[2]
-        if ann not in ANNOTATORS:
-            p.error(f"--methods: {m!r}: the annotator must be one of {', '.join(ANNOTATORS)}")
+        ann, _, matched = m.partition(":")[2].partition("@")
+        if ann not in ANNOTATORS or (matched and matched not in ANNOTATORS):
+            p.error(f"--methods: {m!r}: the annotator must be one of {', '.join(ANNOTATORS)}"
+                    " (optionally @<annotator>: its questions per round)")
         a.method_list.append(m)
+    # a question-matched method runs after the method it matches
+    a.method_list.sort(key=lambda m: "@" in m)
     if a.seeds < 1 or a.rounds < 1 or a.workers < 1:
         p.error("--seeds, --rounds and --workers must be at least 1")
     # what decides a row: rows computed with other sizes are never reused
@@ -291,6 +301,7 @@ def _row(a, regime: str, method: str, seed: int, r: int, manifest: dict, annotat
     from elad_core.files import hash_json
 
     sel, ann = method.split(":")
+    ann = ann.partition("@")[0]
     accepted = [x["accepted_steps"] for x in annotations if x.get("accepted_steps") is not None]
     return {
         "setup": a.setup, "regime": regime, "warm": warm_size(regime) if regime != "ceiling" else None,
@@ -358,15 +369,28 @@ def run_group(a: argparse.Namespace, regime: str, seed: int, methods: list[str])
                                                   [], gold_steps, totals, warm_cfg.run_dir), ROW_KEY))
         for method in todo:
             sel, ann = method.split(":")
+            ann, _, matched = ann.partition("@")
+            per_round = {}
+            if matched:  # e.g. egss:cot@clear: CoT on as many questions a round as egss:clear
+                per_round = {r["round"]: r["round_questions"] for r in read_rows(a.results)
+                             if r.get("setup") == a.setup and r["regime"] == regime
+                             and r["seed"] == seed and r["method"] == f"{sel}:{matched}"}
+                if any(r not in per_round for r in range(1, rounds + 1)):
+                    _say(label, f"{method}: skipped, {sel}:{matched} has not run all rounds")
+                    continue
             totals = {**base, "tokens": base["warm_tokens"], "questions": base["warm_questions"]}
             if append_row(a.results, _row(a, regime, method, seed, 0, warm, warm_ann, [],
                                           gold_steps, totals, warm_cfg.run_dir), ROW_KEY):
                 written += 1
-            cfg = run_config(a, seed, gdir, f"{sel}_{ann}", selector=sel, annotator=ann,
-                             seed_size=n_warm, steps=a.round_steps,
+            cfg = run_config(a, seed, gdir, f"{sel}_{ann}" + (f"_at_{matched}" if matched else ""),
+                             selector=sel, annotator=ann, seed_size=n_warm, steps=a.round_steps,
                              round_tokens=a.round_tokens, candidates=a.candidates)
             state, history = warm_state, [warm]
             for r in range(1, rounds + 1):
+                if matched:  # no token budget: the top per_round[r] of the ranked candidates
+                    cfg = cfg.model_copy(update={
+                        "max_round_teacher_tokens": None, "selection": cfg.selection.model_copy(
+                            update={"per_round": per_round[r]})})
                 t0 = time.perf_counter()
                 out = run_round(cfg, r, state, pool, estimator, history,
                                 f"bench-{regime}-seed{seed}-{sel}_{ann}-round-{r:03d}")
@@ -489,6 +513,7 @@ def measure(a: argparse.Namespace, methods: list[str]) -> str:
 
     def round_s(method: str) -> float:
         sel, ann = method.split(":")
+        ann = ann.partition("@")[0]
         probes = t["probe"] if _needs(sel, a, "needs_probes") else 0.0
         embed = a.pool * t["embed"] if _needs(sel, a, "needs_embeddings") else 0.0
         q = min(a.candidates, a.round_tokens / tok[ann])
@@ -587,7 +612,7 @@ def summarise(a: argparse.Namespace, rows: list[dict], methods: list[str]) -> st
                       "| method | " + " | ".join(f"round {r}" for r in range(1, a.rounds + 1)) + " |",
                       "|---|" + "---|" * a.rounds]
             for m in present:
-                if m == BASELINE:
+                if m == BASELINE or "@" in m:  # not at equal tokens: the table below
                     continue
                 out = []
                 for r in range(1, a.rounds + 1):
@@ -624,44 +649,31 @@ def summarise(a: argparse.Namespace, rows: list[dict], methods: list[str]) -> st
     return "\n".join(lines) + "\n"
 
 
-def interpolate(points: list[tuple[float, float]], x: float) -> float | None:
-    """y at `x` on the piecewise-linear curve through `points` ((x, y), any order); None
-    outside their x range (no extrapolation)."""
-    pts = sorted(points)
-    for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
-        if x0 <= x <= x1:
-            return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-    return pts[0][1] if pts and x == pts[0][0] else None
-
-
 def _equal_questions(rs: list[dict], cells: dict, present: list[str], rounds: int) -> list[str]:
-    """The CLEAR methods at equal QUESTIONS (issue #16 item 3): each `<selector>:clear*` run
-    against `<selector>:cot` of the same seed, read off the CoT run's accuracy-against-
-    questions curve (rounds 0..R, linear between rounds) at the CLEAR run's cumulative
-    questions. The main tables compare at equal teacher tokens."""
-    pairs = [(m, m.split(":")[0] + ":cot") for m in present
-             if not m.endswith(":cot") and m.split(":")[0] + ":cot" in present]
+    """The annotators at equal QUESTIONS (issue #16 item 3): each `<selector>:cot@<ann>` run
+    (CoT on as many questions a round as `<selector>:<ann>` bought with the round's token
+    budget, the top of the same ranking, the same training steps) against `<selector>:<ann>`,
+    paired per seed and round. The main tables compare at equal teacher tokens."""
+    pairs = [(m, m.split(":")[0] + ":" + m.partition("@")[2]) for m in present if "@" in m]
+    pairs = [(m, ref) for m, ref in pairs if ref in present]
     if not pairs:
         return []
-    out = ["", "Annotators at equal questions: accuracy points of each CLEAR run minus its "
-           "selector's CoT run (same seed), the CoT curve interpolated linearly between rounds "
-           "at the CLEAR run's cumulative questions; mean [95% t-interval over seeds], n seeds. "
-           "(At equal teacher tokens CLEAR buys fewer questions: the tables above.)", "",
+    out = ["", "Annotators at equal questions: accuracy points of each annotator's run minus CoT "
+           "on the same number of questions per round (`<selector>:cot@<annotator>`: no token "
+           "budget, the top of the same ranking, the same training steps); mean [95% "
+           "t-interval over seeds], n seeds.", "",
            "| method | against | " + " | ".join(f"round {r}" for r in range(1, rounds + 1)) + " |",
            "|---|---|" + "---|" * rounds]
     for m, ref in pairs:
-        curves = {}
-        for x in rs:
-            if x["method"] == ref:
-                curves.setdefault(x["seed"], []).append((x["questions"], 100 * x["accuracy"]))
         row = []
         for r in range(1, rounds + 1):
-            d = [100 * x["accuracy"] - y for x in cells.get((m, r), [])
-                 if (y := interpolate(curves.get(x["seed"], []), x["questions"])) is not None]
+            base = {x["seed"]: x for x in cells.get((m, r), [])}
+            d = [100 * (x["accuracy"] - base[x["seed"]]["accuracy"])
+                 for x in cells.get((ref, r), []) if x["seed"] in base]
             ci = t_interval(d)
             row.append("–" if not d else f"{d[0]:+.1f} (n 1)" if ci is None else
                        f"{ci[0]:+.1f} [{ci[1]:+.1f}, {ci[2]:+.1f}] (n {len(d)})")
-        out.append(f"| {m} | {ref} | " + " | ".join(row) + " |")
+        out.append(f"| {ref} | {m} | " + " | ".join(row) + " |")
     return out
 
 

@@ -57,9 +57,13 @@ def hf_datasets_cache(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def prefect_harness():
-    """A temporary Prefect API for in-process flow runs (started once per session)."""
+    """A temporary Prefect API for in-process flow runs (started once per session). The
+    product's watchdog (flows/watchdog.py) ends its server if pytest itself is killed."""
     from prefect.testing.utilities import prefect_test_harness
 
+    from flows.watchdog import start_watchdog
+
+    start_watchdog()
     with prefect_test_harness(server_startup_timeout=120):
         yield
 

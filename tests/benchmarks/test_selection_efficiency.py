@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "selection_efficiency.py"
 sys.path.insert(0, str(SCRIPT.parent))
 
-METHODS = ("random:cot", "egss:clear")
+METHODS = ("random:cot", "egss:clear", "egss:cot@clear")
 FIELDS = {"setup", "regime", "warm", "method", "selector", "annotator", "seed", "round",
           "teacher_tokens", "active_teacher_tokens", "round_teacher_tokens", "questions",
           "round_questions", "candidates", "candidates_sha", "accuracy", "eval_loss",
@@ -56,7 +56,8 @@ def test_quick_run_rows_are_paired_and_resumable(tmp_path):
             # cumulative, warm start included
             assert tokens[2] == tokens[0] + sum(c["round_teacher_tokens"] for c in curve[1:])
             assert curve[0]["questions"] == 40 and curve[1]["round_questions"] > 0
-            assert curve[1]["run_dir"] == f"warm40/seed{seed}/{m.replace(':', '_')}"
+            folder = m.replace(":", "_").replace("@", "_at_")
+            assert curve[1]["run_dir"] == f"warm40/seed{seed}/{folder}"
     for seed in (0, 1):
         warm = [by[(m, seed, 0)] for m in METHODS]
         # one warm start per seed, shared by both methods
@@ -71,8 +72,15 @@ def test_quick_run_rows_are_paired_and_resumable(tmp_path):
     # the round budget ends annotation: CLEAR costs more a question, so it buys fewer
     assert (by[("egss:clear", 0, 1)]["round_questions"]
             < by[("random:cot", 0, 1)]["round_questions"])
+    # CoT at equal questions: as many a round as egss:clear bought, with no token budget
+    for seed in (0, 1):
+        for r in (1, 2):
+            matched, clear = by[("egss:cot@clear", seed, r)], by[("egss:clear", seed, r)]
+            assert matched["round_questions"] == clear["round_questions"]
+            assert matched["round_teacher_tokens"] < clear["round_teacher_tokens"]
     summary = (out / "summary.md").read_text()
     assert "## warm40" in summary and "Paired difference against random:cot" in summary
+    assert "| egss:clear | egss:cot@clear |" in summary
     assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
     # a rerun finds every row and recomputes nothing
     again = _run(out, tmp_path / "prefect_home")
@@ -96,12 +104,11 @@ def test_rows_are_appended_once_and_intervals_are_students_t(tmp_path):
     assert m == 2.0 and abs(hi - m - 2.484) < 1e-3 and abs(m - lo - 2.484) < 1e-3
 
 
-def test_interpolation_reads_the_curve_between_rounds_and_never_extrapolates():
-    from selection_efficiency import interpolate
 
-    pts = [(500, 8.0), (950, 20.0), (725, 14.0)]  # any order
-    assert interpolate(pts, 500) == 8.0
-    assert interpolate(pts, 600) == 8.0 + 6.0 * 100 / 225
-    assert interpolate(pts, 950) == 20.0
-    assert interpolate(pts, 499) is None and interpolate(pts, 951) is None
-    assert interpolate([], 5) is None
+def test_a_question_matched_method_is_parsed_and_runs_after_the_one_it_matches():
+    from selection_efficiency import parse_args
+
+    a = parse_args(["--methods", "egss:cot@clear,random:cot,egss:clear"])
+    assert a.method_list == ["random:cot", "egss:clear", "egss:cot@clear"]
+    with pytest.raises(SystemExit):
+        parse_args(["--methods", "egss:cot@bogus"])
