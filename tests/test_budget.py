@@ -11,8 +11,12 @@ from conftest import tiny_config
 from typer.testing import CliRunner
 
 from elad_core.budget import (
-    CLEAR_TURNS,
-    STEP_TOKENS,
+    BATCH_MARGIN,
+    CLEAR_PROMPT_EXTRA,
+    JSON_TOKENS,
+    SINGLE_PROMPT_EXTRA,
+    STUDENT_TOKENS,
+    VERDICT_TOKENS,
     BatchGate,
     Budget,
     Estimator,
@@ -33,12 +37,29 @@ def test_a_priori_estimates():
     est = Estimator(cot_prompt_tokens=100, completion_tokens=200, price_usd=_price)
     cot = est.a_priori("cot")
     assert cot == Usage(300, (100 + 400) / 1e6)  # one call: prompt + completion
+    # clear (prompt v2): one request judging the student's steps: the CoT prompt + its longer
+    # instructions + the student's steps; the CoT completion + the verdict lines
     clear = est.a_priori("clear")
-    # turn t sends the first prompt (+ its proposed step) plus 2 (t-1) earlier messages
-    t, s = CLEAR_TURNS, STEP_TOKENS
-    prompt = t * (100 + s) + s * t * (t - 1)
-    completion = (t - 1) * s + 200
-    assert clear.teacher_tokens == prompt + completion > cot.teacher_tokens
+    prompt, completion = 100 + CLEAR_PROMPT_EXTRA + STUDENT_TOKENS, 200 + VERDICT_TOKENS
+    assert clear == Usage(prompt + completion, _price(prompt, completion))
+    single = est.a_priori("clear_single")
+    prompt, completion = 100 + SINGLE_PROMPT_EXTRA + STUDENT_TOKENS, 200 + JSON_TOKENS
+    assert single == Usage(prompt + completion, _price(prompt, completion))
+    assert cot.teacher_tokens < single.teacher_tokens < clear.teacher_tokens < 2 * cot.teacher_tokens
+
+
+def test_clear_after_a_measured_cot_round_uses_its_mean():
+    """Round 1's clear estimate after a cot seed round: the measured CoT mean (the teacher's
+    real verbosity) plus what clear adds, not the a-priori completion guess (issue #21)."""
+    est = Estimator(100, 256, _price)
+    history = [{"annotator": "cot", "selected": 10, "annotated": 10, "teacher_tokens": 2400,
+                "cost_usd": 0.01}]
+    per, basis = est.per_annotation("clear", history)
+    extra_prompt, extra_completion = CLEAR_PROMPT_EXTRA + STUDENT_TOKENS, VERDICT_TOKENS
+    assert per.teacher_tokens == 240 + extra_prompt + extra_completion
+    assert per.cost_usd == pytest.approx(0.001 + _price(extra_prompt, extra_completion))
+    assert basis.startswith("a priori: measured mean of 10 cot annotations")
+    assert est.per_annotation("cot", [])[0] == est.a_priori("cot")
 
 
 def test_measured_estimates_use_the_same_annotator_only():
@@ -70,10 +91,14 @@ def test_round_and_batch_refusals():
     why = round_refusal(Budget(max_teacher_tokens=2399), est, Usage())
     assert why.startswith("budget: round 0 (8 questions, cot) would spend an estimated 2,400")
     # inside a round the next batch is priced at what this round's batches actually cost
+    # (times BATCH_MARGIN, so a batch up to 25% dearer than its estimate still fits)
     b = Budget(max_teacher_tokens=2000)
     assert batch_refusal(b, Usage(1000), Usage(400), 4, Usage(300), 4) is None  # 100 each
     why = batch_refusal(b, Usage(1000), Usage(800), 4, Usage(300), 4)  # 200 each -> 2600
     assert why.startswith("budget: stopped annotating after 4 questions of this round")
+    # 4 more at 100 each fit exactly, but not with the margin: 1000 + 400 + 4 x 125 > 1800
+    b = Budget(max_teacher_tokens=1800)
+    assert BATCH_MARGIN == 1.25 and batch_refusal(b, Usage(1000), Usage(400), 4, Usage(300), 4)
 
 
 def test_a_round_run_on_its_own_builds_its_budget_state(tmp_path):
@@ -118,9 +143,10 @@ def test_plan_ends_at_the_first_round_that_does_not_fit(tmp_path):
     cfg = RunConfig.model_validate(tiny_config(tmp_path, rounds=4, max_teacher_tokens=5000))
     est = Estimator(100, 200, _price)
     rows = plan_rounds(cfg, est, 24, [])
-    # round 0: 8 cot x 300 = 2400 fits; round 1: 4 clear dialogues do not fit in the rest
+    # round 0: 8 cot x 300 = 2400 fits; round 1: 4 clear annotations (466 each a priori) fit
+    # in the 2600 left; round 2's do not fit in the 736 left then
     assert [(e.round_index, e.questions, why is None) for e, why in rows] == [
-        (0, 8, True), (1, 4, False)]
+        (0, 8, True), (1, 4, True), (2, 4, False)]
     assert "max_teacher_tokens=5000" in rows[-1][1]
 
 

@@ -1,12 +1,17 @@
 """Teacher annotators (docs/design.md §2.3): `cot` (solve from scratch), `clear` (ELAD's CLEAR) and
 `clear_single` (our one-call variant of CLEAR).
 
-CLEAR (Zhang et al., ELAD, Findings of ACL 2024, §3.2) revises one student explanation in a
-multi-turn dialogue: each student step is proposed in turn; while the teacher says "yes" its own
-version ŝᵢ of the step is kept; at the first "no" the teacher's reply supplies the remaining
-steps and the final answer; if every step is accepted the teacher is asked once for the answer.
-`clear_single` sends all student steps numbered in one call and reads back, as JSON, the first
-wrong step and the rewritten rest; its record is the same as CLEAR's.
+CLEAR (Zhang et al., ELAD, Findings of ACL 2024, §3.2) revises one student explanation step by
+step: while the teacher says "yes" its own version ŝᵢ of the step is kept; at the first "no" the
+teacher supplies the remaining steps and the final answer. The paper proposes one step per turn
+and resends the whole dialogue each time; since prompt v2 (issue #21) each turn is one stateless
+request proposing a chunk of steps (`judged_steps`: up to the student's answer line, repeats
+once, capped), judged in order with one verdict line per step (`parse_chunk_reply`), so a real
+student's explanation costs 1.7-1.9x a CoT annotation instead of 5.7-10.7x
+(benchmarks/clear_cost.py). `clear_single` sends the same steps numbered in one call and reads
+back, as JSON, the first wrong step and the rewritten rest; its record is the same as CLEAR's.
+A reply whose answer no explicit statement gives gets one answer turn (Kojima et al. 2022) when
+`answer_turn` is on (`_Dialogue.solution`).
 
 Replies are parsed leniently and never raise: the final answer is read in any common layout
 (`parsing.extract_answer`: `#### N`, `\\boxed{N}`, "the answer is N", "Answer: N", a bare last
@@ -29,7 +34,13 @@ import re
 from dataclasses import dataclass, replace
 
 from elad_core.elad import prompts
-from elad_core.elad.parsing import parse_answer, split_steps, teacher_solution
+from elad_core.elad.parsing import (
+    STRICT_RULES,
+    extract_answer,
+    parse_answer,
+    split_steps,
+    teacher_solution,
+)
 from elad_core.elad.records import Annotation
 from elad_core.errors import (
     PermanentTeacherError,
@@ -76,6 +87,24 @@ PROTOCOL_IGNORED = "protocol_ignored: no yes/no verdict; the reply's full soluti
 NO_JSON = "protocol_ignored: no JSON object; the reply's full solution was used"
 _EXPLICIT_RULES = ("hash", "boxed", "answer_is", "answer_label")
 
+# CLEAR's cost controls (issue #21; docs/design.md §2.3). The student's explanation is judged up
+# to its first answer line, repeated lines once, at most CLEAR_MAX_STEPS steps and
+# CLEAR_MAX_CHARS characters (the first step always); each turn proposes up to CLEAR_CHUNK_STEPS
+# of them. Measured on SmolLM2-135M-Instruct's GSM8K explanations (benchmarks/clear_cost.py):
+# a second turn resends the question and the instructions (~200 tokens) for a step or two more,
+# so one chunk holds every judged step; 600 characters keep ~1.1-2.5 accepted student steps per
+# question at 1.7-1.9x the tokens of `cot` (chunks of 4: up to 2.2x; the old dialogue: 5.7-10.7x).
+# Changing them changes the requests: bump prompts.PROMPT_VERSION.
+CLEAR_CHUNK_STEPS = 8
+CLEAR_MAX_STEPS = 8
+CLEAR_MAX_CHARS = 600
+# the answer turn (Kojima et al. 2022): the reply of at most this many tokens holds the answer
+ANSWER_TURN_MAX_TOKENS = 24
+ANSWER_TURN_RULE = "answer_turn"  # Annotation.answer_rule of an answer read from it
+# "Step 3: Yes. ..." / "**Step 3:** No" / "3. Correct" / "Step 3 is wrong" at a line's start
+_STEP_TAG_RE = re.compile(r"^[\s*_#>`\-]*(?:step\s*\d+(?:\s+(?:is|was))?|\d+\s*[.):])"
+                          r"[\s*_`]*[:.)\-–—]?[\s*_`]*", re.IGNORECASE)
+
 
 @dataclass(frozen=True)
 class AnnotationRequest:
@@ -91,26 +120,69 @@ class AnnotationRequest:
 
 
 class _Dialogue:
-    """Usage and raw replies accumulated over all calls made for one question."""
+    """Usage and raw replies accumulated over all calls made for one question.
 
-    def __init__(self, client: TeacherClient):
+    answer_turn: a reply from which no rule reads an answer is sent back once with an answer
+    trigger (`answer_for`); `note` keeps why an answer turn failed, for the record's `error`.
+    """
+
+    def __init__(self, client: TeacherClient, answer_turn: bool = False):
         self.client = client
+        self.answer_turn = answer_turn
         self.texts: list[str] = []
         self.prompt_tokens = self.completion_tokens = self.n_requests = 0
         self.cost_usd = 0.0
+        self.note = ""
 
-    async def ask(self, messages: list[dict]) -> TeacherReply:
+    async def ask(self, messages: list[dict], max_tokens: int | None = None) -> TeacherReply:
         self.n_requests += 1
-        reply = await self.client.chat(messages)
+        if max_tokens is None:
+            reply = await self.client.chat(messages)
+        else:
+            reply = await self.client.chat(messages, max_tokens=max_tokens)
         self.texts.append(reply.text)
         self.prompt_tokens += reply.prompt_tokens
         self.completion_tokens += reply.completion_tokens
         self.cost_usd += reply.cost_usd
         return reply
 
+    async def solution(self, messages: list[dict], reply_text: str, text: str, family: str,
+                       question: str | None) -> tuple[list[str], str | None, str | None]:
+        """(steps, answer, rule) of `text`, the part of `reply_text` (the reply to `messages`)
+        that closes the solution. When no explicit statement reads its answer (none, or only
+        the flexible rule's guess) and the answer turn is on, the answer turn's answer is used
+        (rule ANSWER_TURN_RULE); the flexible reading stays when that turn gives none."""
+        steps, answer, rule = _solution(text, family, question)
+        if rule not in STRICT_RULES:
+            asked, asked_rule = await self.answer_for(messages, reply_text, family)
+            if asked is not None:
+                answer, rule = asked, asked_rule
+        return steps, answer, rule
+
+    async def answer_for(self, messages: list[dict], reply_text: str,
+                         family: str) -> tuple[str | None, str | None]:
+        """(answer, ANSWER_TURN_RULE) read from one answer turn on `reply_text`, the reply to
+        `messages` (Kojima et al. 2022, stage 2), or (None, None) when it is off, already
+        asked or unreadable. A permanent error of that turn is noted, not raised."""
+        if not self.answer_turn:
+            return None, None
+        self.answer_turn = False  # once per question
+        try:
+            reply = await self.ask(prompts.answer_turn_messages(messages, reply_text, family),
+                                   max_tokens=ANSWER_TURN_MAX_TOKENS)
+        except TeacherAuthError:
+            raise
+        except PermanentTeacherError as exc:
+            self.note = f"answer turn failed: {exc}"
+            return None, None
+        answer = read_answer_turn(reply.text, family)
+        return (answer, ANSWER_TURN_RULE) if answer is not None else (None, None)
+
     def record(self, req: AnnotationRequest, annotator: str, status: str, *, target: str = "",
                answer: str | None = None, accepted: int | None = None,
                error: str = "", rule: str | None = None) -> Annotation:
+        if status == "unparsable" and not error:
+            error = self.note
         return Annotation(
             question_id=req.question_id, annotator=annotator, status=status, target=target,
             answer=answer, revised_sample=req.sample_index, accepted_steps=accepted,
@@ -118,6 +190,32 @@ class _Dialogue:
             completion_tokens=self.completion_tokens, cost_usd=self.cost_usd,
             n_requests=self.n_requests, answer_rule=rule,
         )
+
+
+def read_answer_turn(text: str, family: str) -> str | None:
+    """The answer of an answer-turn reply ("42.", "$42", "\\boxed{42}", "The final answer is
+    42", "42, because 40 + 2 = 42"): an explicit statement (parsing.STRICT_RULES), else the
+    reply read as the end of the sentence the trigger began ("The final answer is <reply>"),
+    else the flexible reading of the reply."""
+    answer, rule = extract_answer(text, family)
+    if rule in STRICT_RULES or not isinstance(text, str) or not text.strip():
+        return answer
+    completed, rule = extract_answer(f"The final answer is {text.strip()}", family)
+    return completed if rule in STRICT_RULES else answer
+
+
+def resolve_answer_turn(setting: bool | str | None, client: object) -> bool:
+    """teacher.answer_turn -> on / off. "auto" (or None): on for a real teacher, off for the
+    oracle test double (which always writes its answer) and for clients that name no model
+    (test fakes)."""
+    if isinstance(setting, bool):
+        return setting
+    if isinstance(setting, str) and setting.lower() in ("true", "false"):
+        return setting.lower() == "true"
+    from elad_core.teacher.client import ORACLE_MODEL
+
+    model = getattr(client, "model", None)
+    return isinstance(model, str) and bool(model) and model != ORACLE_MODEL
 
 
 def _match_verdict(text: str) -> tuple[str, int] | None:
@@ -159,36 +257,138 @@ def parse_verdict(text: str) -> tuple[str | None, str]:
     return verdict, rest
 
 
-def _solution(text: str, family: str) -> tuple[list[str], str | None, str | None]:
+def _tagged_verdict(line: str) -> tuple[str, str] | None:
+    """("yes" | "no", the rest of the line) of a line such as "Step 3: Yes. <step>",
+    "**Step 3:** No", "3. Correct" or "Step 3 is wrong"; None for other lines."""
+    m = _STEP_TAG_RE.match(line)
+    if m is None:
+        return None
+    verdict, rest = parse_verdict(line[m.end():])
+    return (verdict, rest.strip()) if verdict is not None else None
+
+
+def parse_chunk_reply(text: str, n_steps: int) -> tuple[list[str | None], bool, str] | None:
+    """A reply to a CLEAR chunk of `n_steps` student steps -> (own versions of the accepted
+    steps, in order (None: keep the student's), whether the next step was rejected, the text
+    after the verdicts: the rest of the solution). None: no verdict at all.
+
+    The protocol's reply is one verdict line per step, "Step <n>: Yes. <own version>" (the own
+    version may be on the next line) up to the first "Step <n>: No." that is followed by the
+    rest. Lines before the first verdict line are ignored. A reply that opens with a bare
+    verdict ("Yes.\\n<own step>", "No. <rest>": the one-step protocol of the paper) judges the
+    chunk's first step only. Never raises.
+    """
+    if not isinstance(text, str):
+        return None
+    lines = text.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        return None
+    if _tagged_verdict(lines[first]) is None:
+        verdict, rest = parse_verdict(text)
+        if verdict == "no":
+            return [], True, rest
+        if verdict == "yes":
+            rest_lines = rest.splitlines()
+            at = next((i for i, line in enumerate(rest_lines)
+                       if line.strip() and not line.strip().startswith(prompts.ANSWER_CUE.strip())),
+                      None)
+            if at is None:
+                return [None], False, rest
+            return [rest_lines[at].strip()], False, "\n".join(rest_lines[at + 1:])
+        first = next((i for i, line in enumerate(lines) if _tagged_verdict(line)), None)
+        if first is None:
+            return None
+    own: list[str | None] = []
+    i = first
+    while i < len(lines) and len(own) < n_steps:
+        tagged = _tagged_verdict(lines[i])
+        if tagged is None:
+            if lines[i].strip():
+                break  # the verdicts ended: the rest of the reply follows
+            i += 1
+            continue
+        verdict, rest = tagged
+        if verdict == "no":
+            return own, True, "\n".join([rest, *lines[i + 1:]])
+        i += 1
+        if not rest and i < len(lines) and lines[i].strip() and _tagged_verdict(lines[i]) is None \
+                and not lines[i].strip().startswith(prompts.ANSWER_CUE.strip()):
+            rest, i = lines[i].strip(), i + 1  # "Step 3: Yes." / "<own version>"
+        own.append(rest or None)
+    return own, False, "\n".join(lines[i:])
+
+
+def judged_steps(explanation: str | None, family: str = "number", max_steps: int | None = None,
+                 max_chars: int | None = None) -> list[str]:
+    """The student steps CLEAR and clear_single judge (docs/design.md §2.3): the explanation's
+    non-empty lines up to its first answer line (`#### N`, or a line that only states the
+    answer; a line with reasoning that ends in one is the last step), each repeated line kept
+    once (case and spacing ignored), at most `max_steps` steps and `max_chars` characters (the
+    first step always). A small student rambles on after its answer or repeats itself; the
+    teacher would be paid to read it."""
+    max_steps = CLEAR_MAX_STEPS if max_steps is None else max_steps
+    max_chars = CLEAR_MAX_CHARS if max_chars is None else max_chars
+    out: list[str] = []
+    seen: set[str] = set()
+    chars = 0
+    for raw in (explanation or "").splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith(prompts.ANSWER_CUE.strip()):
+            break
+        before, answer, rule = teacher_solution(line, family)
+        ends = answer is not None and rule in _EXPLICIT_RULES
+        if ends and not before:
+            break
+        key = " ".join(line.lower().split())
+        if key not in seen:
+            if out and (len(out) >= max_steps or chars + len(line) > max_chars):
+                break
+            seen.add(key)
+            out.append(line)
+            chars += len(line)
+        if ends:
+            break
+    return out
+
+
+def _solution(text: str, family: str,
+              question: str | None = None) -> tuple[list[str], str | None, str | None]:
     """Reasoning steps, normalised answer (None if unreadable) and the rule that read it."""
-    return teacher_solution(text, family)
+    return teacher_solution(text, family, question=question)
 
 
-def _full_solution(text: str, family: str) -> tuple[list[str], str | None, str | None]:
+def _full_solution(text: str, family: str,
+                   question: str | None = None) -> tuple[list[str], str | None, str | None]:
     """Like _solution, but only for a reply that holds a full solution: at least two lines,
     reasoning steps left after the answer, and the answer read by an explicit rule (`####`,
     boxed, "the answer is", "Answer:"), not a bare last line. Otherwise the answer is None."""
-    steps, answer, rule = teacher_solution(text, family)
+    steps, answer, rule = teacher_solution(text, family, question=question)
     if answer is None or rule not in _EXPLICIT_RULES or not steps or len(split_steps(text)) < 2:
         return steps, None, None
     return steps, answer, rule
 
 
 async def annotate_cot(client: TeacherClient, req: AnnotationRequest,
-                       family: str = "number") -> Annotation:
+                       family: str = "number", answer_turn: bool = False) -> Annotation:
     """CoT annotation: one call, the teacher solves the question from scratch (docs/design.md §2.3).
 
     Returns status ok (target = steps + `#### answer`), unparsable (no readable answer) or
-    failed (PermanentTeacherError). Raises TransientTeacherError.
+    failed (PermanentTeacherError). answer_turn: a reply with no readable answer gets one
+    answer turn (`_Dialogue.answer_for`). Raises TransientTeacherError.
     """
-    dialogue = _Dialogue(client)
+    dialogue = _Dialogue(client, answer_turn)
+    messages = prompts.cot_messages(req.question)
     try:
-        reply = await dialogue.ask(prompts.cot_messages(req.question))
+        reply = await dialogue.ask(messages)
+        steps, answer, rule = await dialogue.solution(messages, reply.text, reply.text, family,
+                                                      req.question)
     except TeacherAuthError:
         raise
     except PermanentTeacherError as exc:
         return dialogue.record(req, "cot", "failed", error=str(exc))
-    steps, answer, rule = _solution(reply.text, family)
     if answer is None:
         return dialogue.record(req, "cot", "unparsable")
     target = prompts.student_target("\n".join(steps), answer)
@@ -196,44 +396,62 @@ async def annotate_cot(client: TeacherClient, req: AnnotationRequest,
 
 
 async def annotate_clear(client: TeacherClient, req: AnnotationRequest, family: str = "number",
-                         max_turns: int = 16) -> Annotation:
-    """CLEAR revision of `req.explanation` (docs/design.md §2.3); at most max(max_turns, 2) calls.
+                         max_turns: int = 16, answer_turn: bool = False,
+                         chunk_steps: int | None = None, max_steps: int | None = None,
+                         max_chars: int | None = None) -> Annotation:
+    """CLEAR revision of `req.explanation` (ELAD §3.2; docs/design.md §2.3).
 
-    When the turns run out before the student's steps do, the teacher is asked for the final
-    answer (CLEAR_FINAL) with the steps accepted so far. No explanation or no steps: one CoT
-    call, recorded as annotator "clear" with accepted_steps 0. Raises TransientTeacherError.
+    The student's steps (`judged_steps`) are proposed `chunk_steps` at a time, each turn one
+    stateless request (the question, the steps accepted so far in the teacher's versions, the
+    chunk numbered on from them; prompts.clear_chunk_messages). The teacher judges the chunk's
+    steps in order: "Step n: Yes. <its version>" while they are right, "Step n: No." + the rest
+    of the solution at the first wrong one, which ends the dialogue. The last chunk asks the
+    teacher to finish the solution when all its steps are right; if no answer comes back, one
+    closing turn asks for it (prompts.clear_finish_messages). At most max(max_turns, 2) such
+    calls (the turn before the closing one is always a last chunk; later student steps are not
+    judged), plus one answer turn when `answer_turn` is on and no answer could be read. No
+    steps: one CoT call, recorded as annotator "clear" with accepted_steps 0.
+    Raises TransientTeacherError.
     """
-    student_steps = split_steps(req.explanation or "")
-    if not student_steps:
-        return replace(await annotate_cot(client, req, family), annotator="clear", accepted_steps=0)
-    dialogue = _Dialogue(client)
-    messages = [{"role": "system", "content": prompts.TEACHER_SYSTEM},
-                prompts.clear_first_message(req.question, student_steps[0],
-                                            _label_answer(req, family))]
+    steps = judged_steps(req.explanation, family, max_steps, max_chars)
+    if not steps:
+        cot = await annotate_cot(client, req, family, answer_turn)
+        return replace(cot, annotator="clear", accepted_steps=0)
+    dialogue = _Dialogue(client, answer_turn)
+    label = _label_answer(req, family)
+    limit = max(max_turns, 2)
+    chunk_steps = max(1, CLEAR_CHUNK_STEPS if chunk_steps is None else chunk_steps)
     revised: list[str] = []
+    i = 0
     try:
-        for i, step in enumerate(student_steps):
-            if i > 0:
-                messages.append(prompts.clear_next_message(step))
+        while True:
+            chunk = steps[i:i + chunk_steps]
+            last = i + len(chunk) >= len(steps) or dialogue.n_requests >= limit - 2
+            messages = prompts.clear_chunk_messages(req.question, revised, chunk, last, label)
             reply = await dialogue.ask(messages)
-            messages.append({"role": "assistant", "content": reply.text})
-            verdict, rest = parse_verdict(reply.text)
-            if verdict is None:
-                return _finish(dialogue, req, revised, reply.text, family, protocol_ignored=True)
-            if verdict == "no":
-                return _finish(dialogue, req, revised, rest, family)
-            own = split_steps(rest)
-            revised.append(own[0] if own else step)
-            if dialogue.n_requests >= max_turns - 1:
-                break
-        messages.append(prompts.clear_final_message())
+            judged = parse_chunk_reply(reply.text, len(chunk))
+            if judged is None:
+                return await _finish(dialogue, req, revised, reply.text, family, messages,
+                                     reply.text, protocol_ignored=True)
+            own, rejected, tail = judged
+            revised += [o or s for o, s in zip(own, chunk)]
+            i += len(own)
+            if rejected:
+                return await _finish(dialogue, req, revised, tail, family, messages, reply.text)
+            if last and len(own) == len(chunk) and _solution(tail, family, req.question)[1]:
+                # all right, and the teacher finished the solution
+                return await _finish(dialogue, req, revised, tail, family, messages, reply.text)
+            if i >= len(steps) or dialogue.n_requests >= limit - 1:
+                break  # every step judged, or only the closing turn is left
+        messages = prompts.clear_finish_messages(req.question, revised, label)
         reply = await dialogue.ask(messages)
+        verdict, rest = parse_verdict(reply.text)  # "Yes! The final answer is 42." -> the answer
+        return await _finish(dialogue, req, revised, rest if verdict else reply.text, family,
+                             messages, reply.text)
     except TeacherAuthError:
         raise
     except PermanentTeacherError as exc:
         return dialogue.record(req, "clear", "failed", accepted=len(revised), error=str(exc))
-    verdict, rest = parse_verdict(reply.text)  # "Yes! The final answer is 42." -> the answer
-    return _finish(dialogue, req, revised, rest if verdict else reply.text, family)
 
 
 def _label_answer(req: AnnotationRequest, family: str) -> str | None:
@@ -241,18 +459,29 @@ def _label_answer(req: AnnotationRequest, family: str) -> str | None:
     return req.student_answer if family != "number" else None
 
 
-def _finish(dialogue: _Dialogue, req: AnnotationRequest, revised: list[str], text: str,
-            family: str, protocol_ignored: bool = False) -> Annotation:
-    """Target = accepted ŝ₁..ŝᵢ + the steps and answer of the closing reply `text`, rebuilt in
-    the student's format. protocol_ignored: `text` had no verdict; it counts only if it holds a
-    full solution (status ok, error notes PROTOCOL_IGNORED), else status unparsable."""
-    read = _full_solution if protocol_ignored else _solution
-    steps, answer, rule = read(text, family)
-    if answer is None:
-        return dialogue.record(req, "clear", "unparsable", accepted=len(revised))
+def _ok(dialogue: _Dialogue, req: AnnotationRequest, revised: list[str], steps: list[str],
+        answer: str, rule: str | None, error: str = "") -> Annotation:
     target = prompts.student_target("\n".join(revised + steps), answer)
     return dialogue.record(req, "clear", "ok", target=target, answer=answer, accepted=len(revised),
-                           error=PROTOCOL_IGNORED if protocol_ignored else "", rule=rule)
+                           error=error, rule=rule)
+
+
+async def _finish(dialogue: _Dialogue, req: AnnotationRequest, revised: list[str], text: str,
+                  family: str, messages: list[dict], reply_text: str,
+                  protocol_ignored: bool = False) -> Annotation:
+    """Target = accepted ŝ₁..ŝᵢ + the steps and answer of the closing text `text` (part of the
+    reply `reply_text` to `messages`), rebuilt in the student's format; no readable answer:
+    one answer turn, if on. protocol_ignored: `text` had no verdict; it counts only if it holds
+    a full solution (status ok, error notes PROTOCOL_IGNORED), else status unparsable."""
+    if protocol_ignored:
+        steps, answer, rule = _full_solution(text, family, req.question)
+    else:
+        steps, answer, rule = await dialogue.solution(messages, reply_text, text, family,
+                                                      req.question)
+    if answer is None:
+        return dialogue.record(req, "clear", "unparsable", accepted=len(revised))
+    return _ok(dialogue, req, revised, steps, answer, rule,
+               PROTOCOL_IGNORED if protocol_ignored else "")
 
 
 def _has_json_object(text: str) -> bool:
@@ -301,17 +530,18 @@ def parse_clear_single(text: str, n_steps: int, family: str) -> tuple[int, list[
 
 
 async def annotate_clear_single(client: TeacherClient, req: AnnotationRequest,
-                                family: str = "number") -> Annotation:
+                                family: str = "number", answer_turn: bool = False) -> Annotation:
     """clear_single revision of `req.explanation` in one call (docs/design.md §2.3).
 
-    Target = the student's steps before the first wrong one + the teacher's rewritten steps +
-    `#### answer`; accepted_steps = how many student steps were kept. No explanation or no
-    steps: one CoT call, recorded as annotator "clear_single" with accepted_steps 0.
-    Raises TransientTeacherError.
+    The student's steps are those CLEAR judges (`judged_steps`). Target = the student's steps
+    before the first wrong one + the teacher's rewritten steps + `#### answer`; accepted_steps =
+    how many student steps were kept. No explanation or no steps: one CoT call, recorded as
+    annotator "clear_single" with accepted_steps 0 (answer_turn applies to that call only:
+    the JSON reply names its answer). Raises TransientTeacherError.
     """
-    student_steps = split_steps(req.explanation or "")
+    student_steps = judged_steps(req.explanation, family)
     if not student_steps:
-        cot = await annotate_cot(client, req, family)
+        cot = await annotate_cot(client, req, family, answer_turn)
         return replace(cot, annotator="clear_single", accepted_steps=0)
     dialogue = _Dialogue(client)
     try:
@@ -324,7 +554,7 @@ async def annotate_clear_single(client: TeacherClient, req: AnnotationRequest,
     parsed = parse_clear_single(reply.text, len(student_steps), family)
     if parsed is None and not _has_json_object(reply.text):
         # no JSON at all: a reply that holds a full solution replaces every student step
-        steps, answer, rule = _full_solution(reply.text, family)
+        steps, answer, rule = _full_solution(reply.text, family, req.question)
         if answer is not None:
             target = prompts.student_target("\n".join(steps), answer)
             return dialogue.record(req, "clear_single", "ok", target=target, answer=answer,
@@ -338,8 +568,13 @@ async def annotate_clear_single(client: TeacherClient, req: AnnotationRequest,
 
 
 def annotate_batch(client: TeacherClient, annotator: str, requests: list[AnnotationRequest],
-                   family: str = "number", max_turns: int = 16) -> list[Annotation]:
+                   family: str = "number", max_turns: int = 16,
+                   answer_turn: bool | str = "auto") -> list[Annotation]:
     """Annotate `requests` concurrently (bounded by the client's semaphore); call from sync code.
+
+    answer_turn: teacher.answer_turn (true / false / "auto": on unless the teacher is the oracle
+    test double; `resolve_answer_turn`): a reply with no readable answer is sent back once with
+    an answer trigger (Kojima et al. 2022), its answer recorded with rule "answer_turn".
 
     Returns one Annotation per request, in request order. If any request hit a transient
     failure, raises TransientTeacherError after all have finished (message: how many of how
@@ -349,13 +584,15 @@ def annotate_batch(client: TeacherClient, annotator: str, requests: list[Annotat
     if annotator not in ANNOTATORS:
         raise ValueError(f"unknown annotator {annotator!r}; expected one of {ANNOTATORS}")
 
+    turn = resolve_answer_turn(answer_turn, client)
+
     async def run() -> list[Annotation | BaseException]:
         if annotator == "cot":
-            calls = [annotate_cot(client, r, family) for r in requests]
+            calls = [annotate_cot(client, r, family, turn) for r in requests]
         elif annotator == "clear_single":
-            calls = [annotate_clear_single(client, r, family) for r in requests]
+            calls = [annotate_clear_single(client, r, family, turn) for r in requests]
         else:
-            calls = [annotate_clear(client, r, family, max_turns) for r in requests]
+            calls = [annotate_clear(client, r, family, max_turns, turn) for r in requests]
         return await asyncio.gather(*calls, return_exceptions=True)
 
     results = asyncio.run(run())

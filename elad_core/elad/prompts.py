@@ -1,8 +1,10 @@
 """Every prompt the project sends, in one place, with a version that is part of cache keys.
 
-Student format (the student is trained on it): `Question: <q>\nAnswer:\n<steps>\n#### <a>`.
-Teacher prompts: CoT from scratch, the CLEAR revision dialogue (ELAD, docs/design.md §2.3) and
-`clear_single`, our one-call variant (all student steps numbered, JSON reply).
+Student format (the student is trained on it): `Question: <q>\nAnswer:\n<steps>\n#### <a>`, or
+the student's own chat template around the question when it has one (§5.7).
+Teacher prompts: CoT from scratch, the CLEAR revision (ELAD, docs/design.md §2.3; since v2 one
+stateless request per chunk of student steps), `clear_single`, our one-call variant (all student
+steps numbered, JSON reply), and the answer turn's triggers (Kojima et al. 2022).
 Changing any text here must bump PROMPT_VERSION so cached teacher results are not reused.
 """
 
@@ -10,15 +12,46 @@ from __future__ import annotations
 
 import re
 
-PROMPT_VERSION = "v1"
+PROMPT_VERSION = "v2"  # v2: CLEAR judges chunks of steps in stateless turns; answer turn
 
 ANSWER_CUE = "#### "
 
 
 # ---------------------------------------------------------------- student
-def student_prompt(question: str) -> str:
-    """The text the student continues: its explanation starts right after it."""
-    return f"Question: {question.strip()}\nAnswer:\n"
+# In chat format (an instruct student with a chat template, docs/design.md §5.7) the question
+# goes into the user turn with this instruction; the explanation is the assistant's reply.
+CHAT_INSTRUCTION = (
+    "Solve this problem step by step, one short step per line. End with a last line of the "
+    "form '#### <answer>'."
+)
+QUESTION_SLOT = "{question}"
+
+
+def student_prompt(question: str, template: str | None = None) -> str:
+    """The text the student continues: its explanation starts right after it.
+
+    template: None (plain format `Question: <q>\nAnswer:\n`) or a rendered chat template with
+    one `{question}` slot (`chat_prompt_template`), filled with the question + CHAT_INSTRUCTION.
+    """
+    if template is None:
+        return f"Question: {question.strip()}\nAnswer:\n"
+    return template.replace(QUESTION_SLOT, f"{question.strip()}\n{CHAT_INSTRUCTION}", 1)
+
+
+def chat_prompt_template(tok) -> str | None:
+    """The tokenizer's chat template rendered for one user turn with a `{question}` slot and the
+    assistant turn opened (`add_generation_prompt`); None when it has no chat template."""
+    if not getattr(tok, "chat_template", None):
+        return None
+    marker = "ELADQUESTIONSLOT7f3a"
+    text = tok.apply_chat_template([{"role": "user", "content": marker}],
+                                   add_generation_prompt=True, tokenize=False)
+    if text.count(marker) != 1:
+        return None
+    bos = getattr(tok, "bos_token", None)
+    if bos and text.startswith(bos) and tok("x")["input_ids"][:1] == [tok.bos_token_id]:
+        text = text[len(bos):]  # the tokenizer adds it again
+    return text.replace(marker, QUESTION_SLOT)
 
 
 def student_target(steps: str, answer: str) -> str:
@@ -27,10 +60,10 @@ def student_target(steps: str, answer: str) -> str:
     return f"{steps}\n{ANSWER_CUE}{answer}" if steps else f"{ANSWER_CUE}{answer}"
 
 
-def probe_prompt(question: str, steps: list[str]) -> str:
+def probe_prompt(question: str, steps: list[str], template: str | None = None) -> str:
     """EGSS probe (docs/design.md §2.2): question + the first i steps + the answer cue `#### `."""
     body = "".join(f"{s}\n" for s in steps)
-    return f"{student_prompt(question)}{body}{ANSWER_CUE}"
+    return f"{student_prompt(question, template)}{body}{ANSWER_CUE}"
 
 
 # ---------------------------------------------------------------- teacher
@@ -44,6 +77,8 @@ COT_USER = (
     "'#### <answer>'.\n\nQuestion: {question}"
 )
 
+# The paper's one-step-per-turn dialogue (prompt v1): no longer sent by the annotators (see
+# CLEAR_CHUNK); the oracle teacher still answers it.
 CLEAR_INSTRUCTIONS = (
     "If yes, reply 'Yes.' and then give me your version of this step on one line. "
     "If no, reply 'No.' and then give me the rest of the steps, one per line, and a last line "
@@ -65,6 +100,37 @@ STUDENT_ANSWER = "\nThe student's final answer is: {answer}"
 CLEAR_FINAL = (
     "All the steps are accepted. What is the final answer? Reply with a last line '#### <answer>'."
 )
+
+# CLEAR as sent since v2 (docs/design.md §2.3): each turn is ONE stateless user message
+# (question + the steps the teacher accepted so far + the next chunk of student steps, numbered
+# globally), not the whole dialogue resent. The teacher judges the chunk's steps in order, one
+# verdict line per step ("Step n: Yes. <its version>") up to the first wrong one ("Step n: No."
+# + the rest of the solution). The last chunk also asks it to finish the solution.
+CLEAR_CHUNK = (
+    "For question: {question}\nLet's think step by step.{accepted}\nA student's next steps:\n"
+    "{steps}\nJudge them in order. While a step is right, write 'Step <n>: Yes.' and your "
+    "version of it on one line. At the first wrong step, write 'Step <n>: No.', then the rest "
+    "of the solution, one step per line, ending with '#### <answer>'.{end}"
+)
+CLEAR_ACCEPTED = "\nThese steps are right:\n{steps}"
+CLEAR_END_MORE = " If all are right, stop there."
+CLEAR_END_LAST = " If all are right, finish the solution, ending with '#### <answer>'."
+# the closing turn when every judged step was accepted but no answer came back
+CLEAR_FINISH = (
+    "For question: {question}\nLet's think step by step.\nThese steps are right:\n{steps}\n"
+    "Finish the solution, one step per line, ending with '#### <answer>'."
+)
+STEP_LINE = "Step {n}: {step}"
+
+# The answer turn (Kojima et al. 2022, zero-shot CoT, stage 2): a reply from which no rule reads
+# an answer goes back once, as the assistant's message, followed by this trigger (their
+# answer-extraction prompts, per answer family).
+ANSWER_TRIGGERS = {
+    "number": "Therefore, the final answer (arabic numerals) is",
+    "option": "Therefore, among A through E, the final answer is",
+    "label": "Therefore, the final answer (entailment, neutral or contradiction) is",
+    "yesno": "Therefore, the final answer (Yes or No) is",
+}
 
 CLEAR_SINGLE = (
     "For question: {question}\nLet's think step by step. A student wrote these steps:\n{steps}{answer}\n"
@@ -115,6 +181,73 @@ def clear_next_message(step: str) -> dict[str, str]:
 def clear_final_message() -> dict[str, str]:
     """Asked once when the teacher accepted every step."""
     return {"role": "user", "content": CLEAR_FINAL}
+
+
+def _step_lines(steps: list[str], first: int = 1) -> str:
+    return "\n".join(STEP_LINE.format(n=n, step=s) for n, s in enumerate(steps, first))
+
+
+def clear_chunk_messages(question: str, accepted: list[str], steps: list[str], last: bool,
+                         student_answer: str | None = None) -> list[dict[str, str]]:
+    """One stateless CLEAR turn (docs/design.md §2.3): the steps accepted so far (the teacher's
+    versions), then the next chunk of student steps numbered on from them; `last`: no student
+    step follows this chunk, so the teacher finishes the solution if all are right."""
+    done = CLEAR_ACCEPTED.format(steps=_step_lines(accepted)) if accepted else ""
+    text = CLEAR_CHUNK.format(question=question.strip(), accepted=done,
+                              steps=_step_lines(steps, len(accepted) + 1),
+                              end=CLEAR_END_LAST if last else CLEAR_END_MORE)
+    return [{"role": "system", "content": TEACHER_SYSTEM},
+            {"role": "user", "content": text + _student_answer(student_answer)}]
+
+
+def clear_finish_messages(question: str, accepted: list[str],
+                          student_answer: str | None = None) -> list[dict[str, str]]:
+    """The closing CLEAR turn: every judged step was accepted and no answer came back yet."""
+    text = CLEAR_FINISH.format(question=question.strip(), steps=_step_lines(accepted))
+    return [{"role": "system", "content": TEACHER_SYSTEM},
+            {"role": "user", "content": text + _student_answer(student_answer)}]
+
+
+def answer_trigger(family: str) -> str:
+    """The answer turn's trigger for an answer family (number, option, label, yesno)."""
+    return ANSWER_TRIGGERS.get(family, ANSWER_TRIGGERS["number"])
+
+
+def answer_turn_messages(messages: list[dict], reply: str, family: str) -> list[dict[str, str]]:
+    """The answer turn: the conversation, the reply as the assistant's message, the trigger."""
+    return [*messages, {"role": "assistant", "content": reply},
+            {"role": "user", "content": answer_trigger(family)}]
+
+
+def is_answer_trigger(message_text: str) -> bool:
+    """True for the user message of an answer turn (used by the oracle teacher)."""
+    return message_text.strip() in ANSWER_TRIGGERS.values()
+
+
+_CHUNK_RE = re.compile(
+    r"\nLet's think step by step\.(?:\nThese steps are right:\n(?P<accepted>.*?))?"
+    r"\nA student's next steps:\n(?P<steps>.*?)\nJudge them in order\. ", re.S)
+_FINISH_RE = re.compile(r"\nLet's think step by step\.\nThese steps are right:\n(?P<accepted>.*?)"
+                        r"\nFinish the solution, ", re.S)
+
+
+def _unnumbered(block: str | None) -> list[str]:
+    return [re.sub(r"^Step \d+: ", "", line) for line in (block or "").split("\n") if line.strip()]
+
+
+def clear_chunk_of(message_text: str) -> tuple[list[str], list[str], bool] | None:
+    """(accepted steps, proposed steps, last) of a CLEAR chunk message; None for others."""
+    m = _CHUNK_RE.search(message_text)
+    if m is None:
+        return None
+    return (_unnumbered(m.group("accepted")), _unnumbered(m.group("steps")),
+            CLEAR_END_LAST in message_text)
+
+
+def clear_finish_of(message_text: str) -> list[str] | None:
+    """The accepted steps of a CLEAR finishing message; None for others."""
+    m = _FINISH_RE.search(message_text)
+    return _unnumbered(m.group("accepted")) if m else None
 
 
 def question_of(message_text: str) -> str | None:

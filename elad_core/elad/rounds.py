@@ -36,17 +36,19 @@ def group_samples(samples: list[Sample]) -> dict[str, list[Sample]]:
     return {q: sorted(v, key=lambda s: s.sample_index) for q, v in groups.items()}
 
 
-def probe_plan(samples: list[Sample], questions: dict[str, str], max_steps: int) -> list[ProbeItem]:
+def probe_plan(samples: list[Sample], questions: dict[str, str], max_steps: int,
+               template: str | None = None) -> list[ProbeItem]:
     """Probes for EGSS U_intra: for each sample with m steps, prefixes i = 0..min(m, max_steps).
 
-    Returns sum_k (m_k + 1) items (docs/design.md §2.2).
+    Returns sum_k (m_k + 1) items (docs/design.md §2.2). template: the student's chat prompt
+    template (prompts.student_prompt), None: plain format.
     """
     items = []
     for s in samples:
         steps = split_steps(s.text)[:max_steps]
         q = questions[s.question_id]
         for i in range(len(steps) + 1):
-            items.append(ProbeItem(s.question_id, s.sample_index, i, probe_prompt(q, steps[:i])))
+            items.append(ProbeItem(s.question_id, s.sample_index, i, probe_prompt(q, steps[:i], template)))
     return items
 
 
@@ -98,7 +100,8 @@ def annotation_requests(
 
 
 def training_pairs(
-    annotations: list[Annotation], questions: dict[str, str], filter_wrong_teacher: bool = False
+    annotations: list[Annotation], questions: dict[str, str], filter_wrong_teacher: bool = False,
+    template: str | None = None,
 ) -> tuple[list[tuple[str, str]], Counter]:
     """(prompt, target) pairs from the ok annotations, and a Counter of what was left out.
 
@@ -112,7 +115,7 @@ def training_pairs(
             if filter_wrong_teacher and a.teacher_agrees is False:
                 skipped["teacher_wrong"] += 1
                 continue
-            pairs.append((student_prompt(questions[a.question_id]), a.target))
+            pairs.append((student_prompt(questions[a.question_id], template), a.target))
         else:
             skipped[a.status] += 1
     return pairs, skipped
@@ -147,16 +150,18 @@ def round_record(*, round_index: int, selector: str, annotator: str, prompt_vers
                  shards: list[dict] | None, step_wall_s: dict[str, float], wall_s: float,
                  config: dict, teacher_stop: str | None = None,
                  auto_choice: dict | None = None, selection: dict | None = None,
-                 previous_accuracy: float | None = None) -> dict:
+                 previous_accuracy: float | None = None, student: dict | None = None) -> dict:
     """One ELAD round's record: its manifest.json and its row of summary.json (docs/design.md
     §2 step 8). trained: the train task's result (losses, n_examples, skipped, precision);
-    metrics: the evaluation's (accuracy, parse_rate, eval_loss); both None for a round
+    metrics: the evaluation's (accuracy and parse_rate strict and flexible, eval_loss); both None for a round
     stopped for unusable teacher replies (`teacher_stop` says why). shards: the sampling
     shards' results (None in the seed round). Train losses are means of the first / last
     tenth of the steps; the teacher-reply figures are elad_core.elad.reply_quality's;
     auto_choice: what `selector: auto` chose and why (elad_core.elad.auto), else None;
     selection: the round's selection report (elad_core.elad.selection_report);
-    previous_accuracy: the last round's, for the accuracy gain per 1k teacher tokens."""
+    previous_accuracy: the last round's, for the accuracy gain per 1k teacher tokens;
+    student: the round's StudentRef (what `student.model` named, the base folder, the sha256 of
+    its weights (of the GGUF file for a converted model) and its prompt template)."""
     losses = trained["losses"] if trained else []
     tail = max(1, len(losses) // 10)
     metrics = metrics or {"accuracy": None, "parse_rate": None, "eval_loss": None}
@@ -179,6 +184,8 @@ def round_record(*, round_index: int, selector: str, annotator: str, prompt_vers
         "cost_usd": round(sum(a.cost_usd for a in annotations), 6),
         "teacher_batches": batches, "teacher_batches_cached": cached_batches,
         "accuracy": metrics["accuracy"], "parse_rate": metrics["parse_rate"],
+        "flexible_accuracy": metrics.get("flexible_accuracy"),
+        "flexible_parse_rate": metrics.get("flexible_parse_rate"),
         "eval_loss": metrics["eval_loss"],
         "accuracy_gain_per_1k_tokens": gain_per_1k_tokens(
             metrics["accuracy"], previous_accuracy, sum(a.teacher_tokens for a in annotations)),
@@ -187,5 +194,5 @@ def round_record(*, round_index: int, selector: str, annotator: str, prompt_vers
         "train_loss_first": sum(losses[:tail]) / tail if losses else None,
         "sampled_new_tokens": sum(s.get("new_tokens", 0) for s in shards) if shards else 0,
         "sample_compute_s": sum(s.get("wall_s", 0.0) for s in shards) if shards else 0.0,
-        "step_wall_s": step_wall_s, "wall_s": wall_s, "config": config,
+        "step_wall_s": step_wall_s, "wall_s": wall_s, "student": student, "config": config,
     }

@@ -17,17 +17,19 @@ from elad_core.elad.prompts import student_prompt
 
 
 def question_embeddings(model: Any, tok: Any, questions: list[str], batch_size: int = 64,
-                        max_length: int = 512, progress: bool = False) -> np.ndarray:
+                        max_length: int = 512, progress: bool = False,
+                        template: str | None = None) -> np.ndarray:
     """Mean-pooled last hidden states over each question prompt's tokens.
 
     Returns (n, hidden_size) float32, row i for questions[i] (n = 0 gives (0, hidden_size)).
     Prompts longer than `max_length` tokens keep their first `max_length`. Padding is masked
     out, so a row does not depend on the batch it was computed in (up to float rounding).
+    template: the student's chat prompt template (prompts.student_prompt), None: plain format.
     """
     hidden = int(model.config.hidden_size)
     if not questions:
         return np.zeros((0, hidden), np.float32)
-    ids = [tok(student_prompt(q))["input_ids"][:max_length] for q in questions]
+    ids = [tok(student_prompt(q, template))["input_ids"][:max_length] for q in questions]
     order = sorted(range(len(ids)), key=lambda i: (len(ids[i]), i))
     out = np.zeros((len(ids), hidden), np.float32)
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0

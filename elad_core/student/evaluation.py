@@ -1,7 +1,11 @@
 """Held-out evaluation of the student: greedy decoding, exact answer match (docs/design.md §2 step 7).
 
-An answer is read from the closing `#### <answer>` line and normalised per answer family
-(parsing.normalize_answer) before it is compared with the normalised gold answer.
+Two scores, as lm-evaluation-harness reports GSM8K: **strict** accuracy reads the answer only
+from the closing `#### <answer>` line the student is trained to write (`parse_answer`);
+**flexible** accuracy reads it with the teacher-reply reader, whose last rule takes the last
+number / option / label of the final statement (`parsing.flexible_answer`), so a pretrained
+student that says "The answer is 42." is scored on its answer, not its format. Answers are
+normalised per answer family (parsing.normalize_answer) before comparison with the gold answer.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from elad_core.elad.parsing import normalize_answer, parse_answer
+from elad_core.elad.parsing import flexible_answer, normalize_answer, parse_answer
 from elad_core.elad.records import Example
 
 log = logging.getLogger(__name__)
@@ -18,15 +22,19 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class EvalResult:
-    """n: examples evaluated; accuracy: share correct, in [0, 1] (examples without gold count
-    as wrong); parse_rate: share of predictions with a parsable answer, in [0, 1];
+    """n: examples evaluated; accuracy: share correct with the strict `#### N` reading, in
+    [0, 1] (examples without gold count as wrong); parse_rate: share of predictions with a
+    strict answer; flexible_accuracy / flexible_parse_rate: the same with the flexible reader;
     predictions: one dict per example, in input order, with keys question_id, prediction
-    (the greedy explanation text), answer (normalised or None), gold, correct."""
+    (the greedy explanation text), answer (strict, normalised or None), flexible_answer, gold,
+    correct, flexible_correct."""
 
     n: int
     accuracy: float
     parse_rate: float
     predictions: list[dict[str, Any]] = field(default_factory=list)
+    flexible_accuracy: float = 0.0
+    flexible_parse_rate: float = 0.0
 
 
 def score_predictions(
@@ -36,39 +44,46 @@ def score_predictions(
     predictions = []
     for ex, text in zip(examples, texts, strict=True):
         answer = parse_answer(text, family).answer
+        flexible = flexible_answer(text, family, question=ex.question)
         gold = normalize_answer(ex.answer, family) if ex.answer is not None else None
         correct = answer is not None and gold is not None and answer == gold
         predictions.append({"question_id": ex.id, "prediction": text, "answer": answer,
-                            "gold": gold, "correct": correct})
+                            "flexible_answer": flexible, "gold": gold, "correct": correct,
+                            "flexible_correct": flexible is not None and flexible == gold})
     n = len(predictions)
     missing = sum(p["gold"] is None for p in predictions)
     if missing:
         log.warning("%d of %d evaluation examples have no gold answer; counted as wrong", missing, n)
     accuracy = sum(p["correct"] for p in predictions) / n if n else 0.0
     parse_rate = sum(p["answer"] is not None for p in predictions) / n if n else 0.0
-    return EvalResult(n, accuracy, parse_rate, predictions)
+    flex_acc = sum(p["flexible_correct"] for p in predictions) / n if n else 0.0
+    flex_parse = sum(p["flexible_answer"] is not None for p in predictions) / n if n else 0.0
+    return EvalResult(n, accuracy, parse_rate, predictions, flex_acc, flex_parse)
 
 
 def evaluate(
     model: Any, tok: Any, examples: list[Example], max_new_tokens: int, batch_size: int,
-    family: str = "number", progress: bool = False,
+    family: str = "number", progress: bool = False, template: str | None = None,
 ) -> EvalResult:
     """Greedy-decode every example's question and score exact answer matches.
 
-    max_new_tokens: explanation length cap (tokens); batch_size: sequences per generate().
+    max_new_tokens: explanation length cap (tokens); batch_size: sequences per generate();
+    template: the student's chat prompt template (prompts.student_prompt), None: plain format.
     """
     from elad_core.student.sampling import greedy_explanations
 
     texts = greedy_explanations(model, tok, [ex.question for ex in examples], max_new_tokens,
-                                batch_size, progress=progress)
+                                batch_size, progress=progress, template=template)
     result = score_predictions(examples, texts, family)
-    log.info("evaluated %d examples: accuracy %.3f, parse rate %.3f",
-             result.n, result.accuracy, result.parse_rate)
+    log.info("evaluated %d examples: accuracy %.3f (flexible %.3f), parse rate %.3f (flexible %.3f)",
+             result.n, result.accuracy, result.flexible_accuracy, result.parse_rate,
+             result.flexible_parse_rate)
     return result
 
 
 def heldout_loss(
-    model: Any, tok: Any, examples: list[Example], max_length: int, batch_size: int
+    model: Any, tok: Any, examples: list[Example], max_length: int, batch_size: int,
+    template: str | None = None,
 ) -> float | None:
     """Mean cross-entropy (nats per target token) of the gold rationale + answer, teacher-forced.
 
@@ -80,7 +95,7 @@ def heldout_loss(
     from elad_core.elad.prompts import student_prompt, student_target
     from elad_core.student.training import collate, encode_examples
 
-    pairs = [(student_prompt(e.question), student_target(e.rationale, e.answer))
+    pairs = [(student_prompt(e.question, template), student_target(e.rationale, e.answer))
              for e in examples if e.answer is not None and e.rationale]
     if not pairs:
         return None

@@ -61,14 +61,20 @@ def load_tokenizer(source: str | Path) -> Any:
     return tok
 
 
-def load_causal_lm(source: str | Path, device: str = "cpu") -> Any:
+def load_causal_lm(source: str | Path, device: str = "cpu", dtype: Any = None,
+                   attn_implementation: str | None = None) -> Any:
     """`AutoModelForCausalLM` from a model dir or hub id: fp32 on CPU, the checkpoint dtype else.
 
+    dtype: a torch dtype (or "auto") instead of that default, e.g. bf16 weights for a model
+    that only decodes (sampling.decode_dtype). attn_implementation: transformers' choice
+    ("sdpa" for most models) when None, else e.g. "eager". Training keeps the defaults.
     Raises EladError when the model cannot be loaded.
     """
-    dtype: Any = torch.float32 if device == "cpu" else "auto"
+    if dtype is None:
+        dtype = torch.float32 if device == "cpu" else "auto"
+    extra = {} if attn_implementation is None else {"attn_implementation": attn_implementation}
     try:
-        model = AutoModelForCausalLM.from_pretrained(str(source), dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(str(source), dtype=dtype, **extra)
     except (OSError, ValueError) as exc:
         raise EladError(
             f"cannot load a causal LM from {str(source)!r} ({exc}); pass a local model "

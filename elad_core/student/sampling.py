@@ -9,14 +9,16 @@ their prefix, so each prefix is encoded once and only the cue + answer is decode
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from tqdm.auto import tqdm
 from transformers import StaticCache, StoppingCriteria, StoppingCriteriaList
+from transformers.cache_utils import DynamicLayer
 
 from elad_core.elad.parsing import ANSWER_MARK, parse_answer
 from elad_core.elad.prompts import student_prompt
@@ -85,11 +87,313 @@ class _StopAfterAnswerLine(StoppingCriteria):
         return self.newline[gen[:, -1]] & seen
 
 
+# ------------------------------------------------------------------ decode internals
+# How `_decode_rows` decodes. Defaults are the product's; benchmarks/student_sampling.py swaps
+# in other values to measure each choice (the old path is engine="generate", share_prefill
+# False, compact False, sampler "multinomial"). Not a user option: results depend on them.
+@dataclass(frozen=True)
+class _DecodeOptions:
+    engine: str = "loop"  # "loop": _decode_loop where the model allows it; "generate": generate()
+    generate_cache: str = "static"  # generate() engine: a fresh "static" cache or "dynamic"
+    share_prefill: bool = True  # loop: encode each prompt once for its K copies
+    compact: bool = True  # loop: drop finished rows from the batch (and their cache rows)
+    sampler: str = "cdf"  # loop: "cdf" (inverse CDF, 1 uniform per row) or "multinomial"
+
+
+_OPTIONS = _DecodeOptions()
+
+SampleDtype = Literal["auto", "bf16", "fp32"]
+_DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
+
+
+def decode_dtype(model: Any, setting: SampleDtype = "auto") -> torch.dtype:
+    """The weight dtype sampling decodes with (StudentConfig.sample_dtype).
+
+    "bf16" / "fp32": that dtype. "auto": bf16 for a float32 model on a device that computes
+    bf16 natively (precision.native_bf16: AVX512-BF16 / AMX CPUs, bf16 GPUs), else the model's
+    own dtype; never emulated bf16 (10x slower on an AVX2-only CPU, precision.py).
+    """
+    if setting not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"sample dtype {setting!r}: choose auto, bf16 or fp32")
+    if setting != "auto":
+        return _DTYPES[setting]
+    from elad_core.student.precision import native_bf16
+
+    own = model.dtype
+    return torch.bfloat16 if own == torch.float32 and native_bf16(str(model.device)) else own
+
+
+def _decode_model(model: Any, setting: SampleDtype) -> Any:
+    """`model` itself when it already has the decode dtype, else a copy with its floating-point
+    parameters cast to it (buffers, e.g. rotary frequencies, stay as they are, as when a model
+    is loaded in that dtype). Made per call and dropped after it: the caller's model (used for
+    embeddings, evaluation, training) is never changed, and there is no cache to go stale."""
+    dtype = decode_dtype(model, setting)
+    if model.dtype == dtype:
+        return model
+    memo: dict[int, Any] = {
+        id(p): torch.nn.Parameter(p.detach().to(dtype), requires_grad=False)
+        for p in model.parameters() if p.is_floating_point()
+    }  # tied weights are one Parameter: they stay tied in the copy
+    twin = copy.deepcopy(model, memo)
+    return twin.eval()
+
+
+class _SlabLayer(DynamicLayer):
+    """One layer's keys / values in a slab allocated once per call, (rows, heads, max_len, dim).
+
+    `update` writes the new positions in place and returns views of the filled part: no
+    `torch.cat` copy of the whole cache per token (DynamicCache), and attention runs over
+    the filled length only, not over the full preallocated length (StaticCache). Rows can be
+    repeated (one prefill for K copies) and dropped (finished rows) in place.
+    """
+
+    is_croppable = False
+
+    def __init__(self, max_len: int):
+        super().__init__()
+        self.max_len, self.rows, self.length = max_len, 0, 0
+
+    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        self.device = key_states.device
+        self.rows = key_states.shape[0]
+        self.k_slab = key_states.new_empty((*key_states.shape[:2], self.max_len, key_states.shape[3]))
+        self.v_slab = value_states.new_empty((*value_states.shape[:2], self.max_len,
+                                              value_states.shape[3]))
+        self.is_initialized = True
+
+    def _views(self) -> None:
+        self.keys = self.k_slab[: self.rows, :, : self.length]
+        self.values = self.v_slab[: self.rows, :, : self.length]
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any,
+               **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        end = self.length + key_states.shape[-2]
+        if end > self.max_len:
+            raise RuntimeError(f"decode cache holds {self.max_len} positions, {end} asked")
+        self.k_slab[: self.rows, :, self.length:end] = key_states
+        self.v_slab[: self.rows, :, self.length:end] = value_states
+        self.length = end
+        self._views()
+        return self.keys, self.values
+
+    def get_seq_length(self) -> int:
+        return self.length
+
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        """Row r becomes rows r*repeats .. r*repeats + repeats - 1 (copies of one prefill)."""
+        for name in ("k_slab", "v_slab"):
+            slab = getattr(self, name)
+            new = slab.new_empty((self.rows * repeats, *slab.shape[1:]))
+            new.view(self.rows, repeats, *slab.shape[1:])[:, :, :, : self.length] = (
+                slab[: self.rows, None, :, : self.length])
+            setattr(self, name, new)
+        self.rows *= repeats
+        self._views()
+
+    def move_rows(self, dst: torch.Tensor, src: torch.Tensor, rows: int) -> None:
+        """Rows `src` overwrite rows `dst`; the first `rows` rows remain."""
+        if len(dst):
+            self.k_slab[dst, :, : self.length] = self.k_slab[src, :, : self.length]
+            self.v_slab[dst, :, : self.length] = self.v_slab[src, :, : self.length]
+        self.rows = rows
+        self._views()
+
+
+# generation_config fields that make generate() transform the logits (or stop) beyond
+# temperature sampling / greedy; with any of them set, _decode_rows uses generate() itself
+_PROCESSOR_FIELDS = {
+    "repetition_penalty": 1.0, "encoder_repetition_penalty": 1.0, "no_repeat_ngram_size": 0,
+    "encoder_no_repeat_ngram_size": 0, "bad_words_ids": None, "suppress_tokens": None,
+    "begin_suppress_tokens": None, "forced_bos_token_id": None, "forced_eos_token_id": None,
+    "min_length": 0, "min_new_tokens": None, "sequence_bias": None, "guidance_scale": None,
+    "exponential_decay_length_penalty": None, "renormalize_logits": False,
+    "watermarking_config": None, "stop_strings": None, "max_time": None,
+}
+
+
+def _loop_supported(model: Any) -> bool:
+    """Whether `_decode_loop` decodes `model` as generate() would: a decoder whose every layer
+    is full attention with a per-layer key/value cache, and a generation config without
+    logits processors of its own (temperature / greedy only)."""
+    from transformers.cache_utils import get_layer_types_and_kwargs
+
+    config = model.config
+    if getattr(config, "is_encoder_decoder", False):
+        return False
+    if not getattr(model, "_supports_default_dynamic_cache", lambda: True)():
+        return False
+    try:
+        types, _ = get_layer_types_and_kwargs(config.get_text_config(decoder=True))
+    except Exception:  # noqa: BLE001 - an unusual config: leave it to generate()
+        return False
+    if not types or any(t != "full_attention" for t in types):
+        return False
+    gc = model.generation_config
+    return all(_neutral(getattr(gc, f, None), default) for f, default in _PROCESSOR_FIELDS.items())
+
+
+def _neutral(value: Any, default: Any) -> bool:
+    return value is None or value == default or (not value and default in (0, None, False))
+
+
 def _decode_rows(
+    model: Any, tok: Any, rows: list[list[int]], gen_kwargs: dict[str, Any], logprobs: bool,
+    stop_on_answer_line: bool = False, copies: int = 1,
+) -> list[_Decoded]:
+    """Decode each of `rows` `copies` times (output r*copies + c: copy c of row r), in one batch;
+    outputs cut at the first eos. `_decode_loop` where the model allows it, else generate()."""
+    if _OPTIONS.engine == "loop" and _loop_supported(model):
+        return _decode_loop(model, tok, rows, copies, gen_kwargs, logprobs, stop_on_answer_line)
+    return _decode_generate(model, tok, [r for r in rows for _ in range(copies)], gen_kwargs,
+                            logprobs, stop_on_answer_line)
+
+
+def _next_tokens(logits: torch.Tensor, temperature: float | None, logprobs: bool
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Next token of each row: greedy (temperature None) or sampled at `temperature` (pure
+    ancestral sampling), and its log-probability under the untempered model when asked."""
+    logits = logits.float()
+    if temperature is None:
+        nxt = logits.argmax(-1)
+    elif _OPTIONS.sampler == "multinomial":
+        nxt = torch.multinomial(torch.softmax(logits / temperature, -1), 1).squeeze(1)
+    else:
+        nxt = _sample_inverse_cdf(logits, temperature)
+    if not logprobs:
+        return nxt, None
+    return nxt, logits.gather(-1, nxt[:, None]).squeeze(1) - torch.logsumexp(logits, -1)
+
+
+_CDF_BLOCK = 256
+
+
+def _sample_inverse_cdf(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """One token per row from softmax(logits / temperature), with one uniform per row.
+
+    The same distribution as torch.multinomial, which draws an exponential variate per
+    vocabulary entry (3.1M per step for 64 rows x 49k entries: 0.2 s of a step on one CPU
+    core). The CDF is inverted in two levels (blocks of 256 entries, then within the chosen
+    block; cumulative sums in float64), so no full-length sequential cumsum is needed. Entries
+    of probability 0 are never chosen.
+    """
+    rows, vocab = logits.shape
+    w = torch.softmax(logits / temperature, -1)
+    if vocab % _CDF_BLOCK:
+        w = torch.nn.functional.pad(w, (0, _CDF_BLOCK - vocab % _CDF_BLOCK))
+    blocks = w.view(rows, -1, _CDF_BLOCK)
+    mass = blocks.sum(-1).double()  # (rows, n_blocks)
+    cum = mass.cumsum(-1)
+    u = torch.rand((rows, 1), dtype=torch.float64, device=logits.device) * cum[:, -1:]
+    idx = torch.arange(mass.shape[1], device=logits.device)
+    last = torch.where(mass > 0, idx, 0).amax(-1, keepdim=True)  # last block with mass
+    j = torch.minimum(torch.searchsorted(cum, u, right=True), last)  # (rows, 1)
+    inner = blocks.gather(1, j[:, :, None].expand(-1, 1, _CDF_BLOCK)).squeeze(1)  # (rows, 256)
+    below = cum.gather(1, j) - mass.gather(1, j)
+    icum = inner.cumsum(-1, dtype=torch.float64) + below
+    pos = torch.arange(_CDF_BLOCK, device=logits.device)
+    ilast = torch.where(inner > 0, pos, 0).amax(-1, keepdim=True)
+    i = torch.minimum(torch.searchsorted(icum, u, right=True), ilast)
+    return (j * _CDF_BLOCK + i).squeeze(1)
+
+
+def _decode_loop(
+    model: Any, tok: Any, rows: list[list[int]], copies: int, gen_kwargs: dict[str, Any],
+    logprobs: bool, stop_on_answer_line: bool,
+) -> list[_Decoded]:
+    """The decode loop of generate() for plain decoders, without its per-call overheads.
+
+    - The prompts are encoded once and their cache rows repeated for the K copies
+      (`share_prefill`): prefill was as costly as decoding for K = 4.
+    - Keys / values live in `_SlabLayer`s: no per-token copy, attention over filled positions.
+    - A finished row leaves the batch at once (`compact`): its slot is filled by the last
+      live row (only those rows' cache moves), so steps cost what the live rows need.
+    - Next tokens and log-probs come from `_next_tokens` on each step's logits: no stored
+      (rows x steps x vocabulary) logits and no log_softmax over all of them afterwards.
+    Same inputs (rows, copies, seed set by the caller, dtype, threads) → same outputs.
+    """
+    from transformers.cache_utils import Cache, get_layer_types_and_kwargs
+
+    dev = model.device
+    max_new = int(gen_kwargs["max_new_tokens"])
+    temperature = gen_kwargs.get("temperature", 1.0) if gen_kwargs.get("do_sample") else None
+    eos_list = sorted(_eos_ids(model, tok))
+    eos = torch.tensor(eos_list, device=dev)
+    share = copies if _OPTIONS.share_prefill else 1
+    if share == 1 and copies > 1:
+        rows = [r for r in rows for _ in range(copies)]
+    ids, mask = _left_pad(rows, tok.pad_token_id, dev)
+    n_layers = len(get_layer_types_and_kwargs(model.config.get_text_config(decoder=True))[0])
+    cache = Cache(layers=[_SlabLayer(ids.shape[1] + max_new) for _ in range(n_layers)])
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+
+    def forward(x: torch.Tensor, m: torch.Tensor, p: torch.Tensor, keep: Any = 1) -> torch.Tensor:
+        return model(input_ids=x, attention_mask=m, position_ids=p, cache=cache, use_cache=True,
+                     logits_to_keep=keep).logits[:, -1]
+
+    # the last position as an index tensor, not `logits_to_keep=1`: the slice of a longer
+    # prompt is a non-contiguous (rows, 1, hidden) view, and a bf16 linear on it broadcast the
+    # whole output matrix per row on CPU (2 s instead of 12 ms for 16 rows, measured here)
+    logits = forward(ids, mask, pos, torch.tensor([ids.shape[1] - 1], device=dev))
+    pos = pos[:, -1:]
+    if share > 1:
+        for layer in cache.layers:
+            layer.batch_repeat_interleave(share)
+        logits, mask, pos = (t.repeat_interleave(share, dim=0) for t in (logits, mask, pos))
+    n = logits.shape[0]
+    slot = torch.arange(n, device=dev)  # output row of each batch row
+    out = torch.full((n, max_new), eos_list[0], dtype=torch.long, device=dev)
+    lps = torch.zeros((n, max_new), device=dev) if logprobs else None
+    live = torch.ones(n, dtype=torch.bool, device=dev)  # batch rows not finished (no compact)
+    stop = _StopAfterAnswerLine(model, tok, 0) if stop_on_answer_line else None
+    for step in range(max_new):
+        nxt, lp = _next_tokens(logits, temperature, logprobs)
+        if not _OPTIONS.compact:
+            nxt = torch.where(live, nxt, eos[0])  # finished rows: eos (not recorded)
+        out[slot[live], step] = nxt[live]
+        if lps is not None:
+            lps[slot[live], step] = lp[live]
+        done = torch.isin(nxt, eos) | ~live
+        if stop is not None:
+            done |= stop(out[slot, : step + 1], None)
+        if step + 1 == max_new or bool(done.all()):
+            break
+        if _OPTIONS.compact and bool(done.any()):
+            keep = int((~done).sum())
+            dst = done[:keep].nonzero().squeeze(1)  # finished rows among the first `keep`
+            src = (~done[keep:]).nonzero().squeeze(1) + keep  # live rows after them
+            for layer in cache.layers:
+                layer.move_rows(dst, src, keep)
+            order = torch.arange(keep, device=dev)
+            order[dst] = src
+            slot, mask, pos, nxt = slot[order], mask[order], pos[order], nxt[order]
+            live = live[order]
+        elif not _OPTIONS.compact:
+            live = ~done
+        mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
+        pos = pos + 1
+        logits = forward(nxt[:, None], mask, pos)
+    return _cut_at_eos(out.tolist(), None if lps is None else lps.tolist(), set(eos_list))
+
+
+def _cut_at_eos(new: list[list[int]], lps: list[list[float]] | None, eos: set[int]) -> list[_Decoded]:
+    decoded = []
+    for r, ids in enumerate(new):
+        cut = next((j for j, t in enumerate(ids) if t in eos), None)
+        n_new = len(ids) if cut is None else cut + 1
+        ids = ids if cut is None else ids[:cut]
+        decoded.append(_Decoded(ids, n_new, None if lps is None else lps[r][: len(ids)]))
+    return decoded
+
+
+def _decode_generate(
     model: Any, tok: Any, rows: list[list[int]], gen_kwargs: dict[str, Any], logprobs: bool,
     stop_on_answer_line: bool = False,
 ) -> list[_Decoded]:
-    """One generate() call over left-padded `rows`; outputs cut at the first eos.
+    """One generate() call over left-padded `rows`; outputs cut at the first eos (models
+    `_decode_loop` does not handle, e.g. sliding-window or recurrent layers).
 
     The KV cache is a transformers `StaticCache` made for this call (prompt + max_new_tokens):
     the default dynamic cache grows by `torch.cat` every step, which copies the whole cache
@@ -102,7 +406,8 @@ def _decode_rows(
     `disable_compile`: no automatic torch.compile on GPUs (one compile per batch shape).
     """
     input_ids, mask = _left_pad(rows, tok.pad_token_id, model.device)
-    if getattr(model, "_supports_default_dynamic_cache", lambda: True)():
+    if (getattr(model, "_supports_default_dynamic_cache", lambda: True)()
+            and _OPTIONS.generate_cache == "static"):
         extra = {"cache": StaticCache(
             config=model.config, max_cache_len=input_ids.shape[1] + gen_kwargs["max_new_tokens"])}
     else:  # models that manage their own state (e.g. Mamba): generate()'s default
@@ -121,15 +426,7 @@ def _decode_rows(
     if logprobs:
         lps = model.compute_transition_scores(out.sequences, out.logits, normalize_logits=True)
         lps = lps.float().tolist()
-    eos = _eos_ids(model, tok)
-    decoded = []
-    for r, ids in enumerate(new):
-        cut = next((j for j, t in enumerate(ids) if t in eos), None)
-        n_new = len(ids) if cut is None else cut + 1
-        ids = ids if cut is None else ids[:cut]
-        decoded.append(_Decoded(ids, n_new, None if lps is None else lps[r][: len(ids)]))
-    return decoded
-
+    return _cut_at_eos(new, lps, _eos_ids(model, tok))
 
 def _decode_text(tok: Any, ids: list[int]) -> str:
     return tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
@@ -171,35 +468,40 @@ def answer_logprob(tok: Any, ids: list[int], logprobs: list[float], text: str) -
 def sample_explanations(
     model: Any, tok: Any, question_ids: list[str], questions: list[str], k: int,
     temperature: float, max_new_tokens: int, batch_size: int, seed: int,
-    family: str = "number", progress: bool = False,
+    family: str = "number", progress: bool = False, template: str | None = None,
+    dtype: SampleDtype = "auto",
 ) -> list[Sample]:
     """K sampled explanations per question (docs/design.md §2 step 1), ordered by question then index.
 
-    Returns len(questions) * k Samples. Each generate() call holds up to `batch_size` sequences
+    Returns len(questions) * k Samples. Each decode batch holds up to `batch_size` sequences
     (at least one question's K). Pure ancestral sampling at `temperature` (top_k 0, top_p 1).
     answer_logprob: mean natural-log probability, under the untempered model, of the tokens
     of the answer after the last `####`; None when no answer was parsed. Each call is seeded
     from `seed` and the ids of the questions in it: same inputs + seed → identical output.
+    template: the student's chat prompt template (prompts.student_prompt), None: plain format.
+    dtype: the weights' dtype while decoding (StudentConfig.sample_dtype, `decode_dtype`):
+    "auto" decodes a float32 model in bf16 where the device computes bf16 natively.
     """
-    prompts = [tok(student_prompt(q))["input_ids"] for q in questions]
+    prompts = [tok(student_prompt(q, template))["input_ids"] for q in questions]
     if len(prompts) != len(question_ids):
         raise ValueError(f"{len(question_ids)} question ids for {len(questions)} questions")
     batches = _length_batches([len(p) for p in prompts], [k] * len(prompts), batch_size)
     gen_kwargs = dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0,
                       max_new_tokens=max_new_tokens)
     by_question: dict[int, list[Sample]] = {}
+    model = _decode_model(model, dtype)
     bar = tqdm(total=len(prompts) * k, desc="sampling", unit="seq", disable=not progress)
     with torch.inference_mode(), torch.random.fork_rng(devices=[]):
         for batch in batches:
             torch.manual_seed(_batch_seed(seed, [question_ids[i] for i in batch]))
-            rows = [prompts[i] for i in batch for _ in range(k)]
-            decoded = _decode_rows(model, tok, rows, gen_kwargs, logprobs=True)
+            decoded = _decode_rows(model, tok, [prompts[i] for i in batch], gen_kwargs,
+                                   logprobs=True, copies=k)
             for n, i in enumerate(batch):
                 by_question[i] = [
                     _to_sample(tok, question_ids[i], s, d, family)
                     for s, d in enumerate(decoded[n * k:(n + 1) * k])
                 ]
-            bar.update(len(rows))
+            bar.update(len(batch) * k)
     bar.close()
     return [s for i in range(len(prompts)) for s in by_question[i]]
 
@@ -236,8 +538,9 @@ def _greedy_texts(
 
 def greedy_explanations(
     model: Any, tok: Any, questions: list[str], max_new_tokens: int, batch_size: int,
-    progress: bool = False,
+    progress: bool = False, template: str | None = None,
 ) -> list[str]:
-    """Greedy explanation (text after the student prompt, cut at eos) for each question."""
-    prompts = [student_prompt(q) for q in questions]
+    """Greedy explanation (text after the student prompt, cut at eos) for each question.
+    template: the student's chat prompt template (prompts.student_prompt), None: plain format."""
+    prompts = [student_prompt(q, template) for q in questions]
     return _greedy_texts(model, tok, prompts, max_new_tokens, batch_size, progress, "greedy")

@@ -14,6 +14,17 @@ journaled in groups, one fsync per group in a worker thread, so the event loop n
 on the disk; the oracle's simulated prices are registered with litellm once, so litellm's own
 per-call cost lookup hits its price map instead of walking its fallbacks for an unknown model.
 
+Timeouts (issue #22): unless `timeout_s` fixes one number, each request may take
+`request_timeout_s(max_tokens)` = timeout_base_s + max_tokens × (requests in flight) /
+min_tokens_per_s seconds: a server that writes at least min_tokens_per_s completion tokens per
+second, summed over this client's concurrent requests, is never cut off, whatever its
+hardware; one slower than that (or hung) times out. A call asking for fewer tokens
+(`chat(messages, max_tokens=...)`: a short answer turn) gets a shorter timeout. A request to an
+OpenAI-style `api_base` with no key anywhere sends the placeholder "no-key" (local servers
+take any key; litellm refuses to send none). Transient failures name the endpoint, the
+cause and the setting to change (connection refused -> teacher.api_base, a timeout ->
+teacher.timeout_s, ...), on one line.
+
 Batch mode (`mode="batch"`): a request the journal does not hold is queued for the provider's
 batch API (elad_core/teacher/batch.py) and priced at `batch_price_ratio` × list price; a row
 the batch did not answer falls through to the synchronous path below, at list price.
@@ -25,10 +36,13 @@ import asyncio
 import email.utils
 import logging
 import os
+import re
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import litellm
 
@@ -51,6 +65,9 @@ ORACLE_MODEL = "openai/oracle"  # litellm model string of the offline oracle tea
 # USD per 1M input / output tokens charged for the oracle (simulated: gpt-4o-mini list prices).
 ORACLE_SIMULATED_PRICES = (0.15, 0.60)
 _REGISTERED_PRICES: set[tuple[str, float, float]] = set()  # (model, in, out) litellm knows
+
+DEFAULT_TIMEOUT_BASE_S = 60.0  # TeacherConfig.timeout_base_s
+DEFAULT_MIN_TOKENS_PER_S = 4.0  # TeacherConfig.min_tokens_per_s
 
 _TRANSIENT = (
     litellm.RateLimitError,
@@ -108,6 +125,23 @@ def retry_after_s(exc: BaseException) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    """`exc` and the exceptions it was raised from or during (at most 16)."""
+    out: list[BaseException] = []
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen and len(out) < 16:
+        out.append(exc)
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return out
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    """`text` on one line (whitespace runs collapsed), at most `limit` characters."""
+    text = re.sub(r"\s+", " ", text).strip()
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _status_of(exc: BaseException) -> int | None:
     status = getattr(exc, "status_code", None)
     return status if isinstance(status, int) else None
@@ -120,7 +154,11 @@ class TeacherClient:
     api_key_env: name of the environment variable holding the key (ConfigError if unset);
     None -> "no-key" for the oracle, else litellm reads the provider's own variables.
     api_key: the key itself, already resolved (e.g. from a Prefect Secret block); exclusive
-    with api_key_env. timeout_s: per request, seconds. Costs: USD per 1M tokens; None ->
+    with api_key_env. timeout_s: seconds per request, fixed; None (default) -> scaled per
+    request: timeout_base_s + max_tokens × timeout_concurrency / min_tokens_per_s (see
+    request_timeout_s; timeout_concurrency defaults to max_concurrency, the requests that may
+    share the server's speed). max_tokens: a request's completion limit unless the call
+    names its own. Costs: USD per 1M tokens; None ->
     litellm's price map (0.0 for models it does not know; the oracle: its simulated prices,
     ORACLE_SIMULATED_PRICES). journal: replies already paid for
     are served from it (no request) and new ones recorded in it. throttle: awaited with the
@@ -137,7 +175,7 @@ class TeacherClient:
         model: str,
         api_base: str | None = None,
         api_key_env: str | None = None,
-        timeout_s: float = 60,
+        timeout_s: float | None = None,
         max_tokens: int = 512,
         temperature: float = 0.0,
         max_concurrency: int = 8,
@@ -151,6 +189,9 @@ class TeacherClient:
         batch_poll_s: float = 30.0,
         batch_max_wait_s: float = 90000.0,
         batch_price_ratio: float = 0.5,
+        timeout_base_s: float = DEFAULT_TIMEOUT_BASE_S,
+        min_tokens_per_s: float = DEFAULT_MIN_TOKENS_PER_S,
+        timeout_concurrency: int | None = None,
     ):
         if api_key_env and api_key:
             raise ConfigError("teacher: give the API key by api_key_env or by api_key_secret, "
@@ -164,9 +205,17 @@ class TeacherClient:
             raise ConfigError(f"teacher.mode must be 'sync' or 'batch', got {mode!r}")
         if max_concurrency < 1:
             raise ConfigError(f"teacher.max_concurrency must be >= 1, got {max_concurrency}")
+        if (timeout_s is not None and timeout_s <= 0) or timeout_base_s <= 0 \
+                or min_tokens_per_s <= 0:
+            raise ConfigError("teacher.timeout_s, teacher.timeout_base_s and "
+                              "teacher.min_tokens_per_s must be > 0")
         self.model = model
         self.api_base = api_base
         self.timeout_s = timeout_s
+        self.timeout_base_s, self.min_tokens_per_s = timeout_base_s, min_tokens_per_s
+        # a worker process's client keeps the whole batch's concurrency here (its own
+        # max_concurrency is a share): all of them share the one server
+        self.timeout_concurrency = timeout_concurrency or max_concurrency
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.max_concurrency = max_concurrency
@@ -209,6 +258,8 @@ class TeacherClient:
         """Constructor arguments of an equivalent client for a worker process (no journal or
         throttle; the key resolved, so the worker needs no environment or Prefect block)."""
         return {"model": self.model, "api_base": self.api_base, "timeout_s": self.timeout_s,
+                "timeout_base_s": self.timeout_base_s, "min_tokens_per_s": self.min_tokens_per_s,
+                "timeout_concurrency": self.timeout_concurrency,
                 "max_tokens": self.max_tokens, "temperature": self.temperature,
                 "max_concurrency": self.max_concurrency,
                 "input_cost_per_1m_usd": self.input_cost_per_1m_usd,
@@ -237,6 +288,8 @@ class TeacherClient:
             api_base=api_base if oracle else (api_base or cfg.api_base),
             api_key_env=cfg.api_key_env,
             timeout_s=cfg.timeout_s,
+            timeout_base_s=cfg.timeout_base_s,
+            min_tokens_per_s=cfg.min_tokens_per_s,
             max_tokens=cfg.max_tokens,
             temperature=cfg.temperature,
             max_concurrency=cfg.max_concurrency,
@@ -257,7 +310,26 @@ class TeacherClient:
             if not key:
                 raise ConfigError(f"environment variable {self._api_key_env} is no longer set")
             return key
-        return "no-key" if self.model == ORACLE_MODEL else None
+        if self.model == ORACLE_MODEL:
+            return "no-key"
+        if (self.api_base and self.model.startswith("openai/")
+                and not os.environ.get("OPENAI_API_KEY")):
+            return "no-key"  # a local OpenAI-style server (vLLM, llama.cpp, ...): no key needed
+        return None
+
+    def request_timeout_s(self, max_tokens: int | None = None) -> float:
+        """Seconds one request asking for `max_tokens` completion tokens (default: the
+        configured max_tokens) may take: `timeout_s` when set, else timeout_base_s +
+        max_tokens × timeout_concurrency / min_tokens_per_s."""
+        if self.timeout_s is not None:
+            return float(self.timeout_s)
+        tokens = self.max_tokens if max_tokens is None else max_tokens
+        return self.timeout_base_s + tokens * self.timeout_concurrency / self.min_tokens_per_s
+
+    @property
+    def endpoint(self) -> str:
+        """Where requests go, for messages: the api_base, or the provider's default."""
+        return self.api_base or f"the {self.model.split('/', 1)[0]} default endpoint"
 
     def _bounded(self) -> asyncio.Semaphore:
         """The semaphore of the running event loop (created lazily: asyncio.run makes new loops)."""
@@ -291,8 +363,13 @@ class TeacherClient:
         except Exception:  # noqa: BLE001 - unknown model: no price, not an error
             return 0.0
 
-    async def chat(self, messages: list[dict]) -> TeacherReply:
+    async def chat(self, messages: list[dict], max_tokens: int | None = None) -> TeacherReply:
         """One chat request -> the reply text, token usage and cost.
+
+        max_tokens: this request's completion limit (None: the client's `max_tokens`); it is
+        part of the journal and reply-cache keys and sets the request's timeout
+        (request_timeout_s). A request with its own limit is not put into a provider batch
+        (batch mode): it is sent synchronously.
 
         A request already in the journal is answered from it (no request, the recorded
         usage); a new reply is journaled before it is returned. In batch mode it is first
@@ -300,27 +377,34 @@ class TeacherClient:
         (429 with `retry_after_s`, 5xx, connection errors, timeouts, unreadable bodies) or
         PermanentTeacherError (400/401/403/404/422, with the server's message).
         """
+        own_limit = max_tokens is not None and max_tokens != self.max_tokens
+        max_tokens = self.max_tokens if max_tokens is None else max_tokens
         key = None
         if self.journal is not None:
-            key = request_key(self.model, messages, self.temperature, self.max_tokens)
+            key = request_key(self.model, messages, self.temperature, max_tokens)
             if (entry := self.journal.get(key)) is not None:
                 return TeacherReply(**entry)
-        shared = self.reply_cache.key(self, messages) if self.reply_cache else None
+        shared = None
+        if self.reply_cache:  # keyed on this request's limit
+            shared = self.reply_cache.key(SimpleNamespace(
+                model=self.model, api_base=self.api_base, temperature=self.temperature,
+                max_tokens=max_tokens) if own_limit else self, messages)
         if shared and (entry := self.reply_cache.get(shared)) is not None:  # paid by another run
             self.reused += 1
             reply = TeacherReply(**entry)
             if key is not None:
                 await self._journal(key, reply)
             return reply
-        if self.mode == "batch":  # None: the batch did not answer it; sent synchronously below
+        if self.mode == "batch" and not own_limit:  # None: not answered; sent synchronously
             if (reply := await batcher_of(self).chat(messages, key)) is not None:
                 if shared:
                     self.reply_cache.put(shared, asdict(reply))
                 return reply
         async with self._bounded():
             if self.throttle is not None:
-                await self.throttle(self.count_prompt_tokens(messages) + self.max_tokens)
+                await self.throttle(self.count_prompt_tokens(messages) + max_tokens)
             api_key = self._api_key()
+            timeout = self.request_timeout_s(max_tokens)
             self.requests_sent += 1
             try:
                 response = await litellm.acompletion(
@@ -328,13 +412,13 @@ class TeacherClient:
                     messages=messages,
                     api_base=self.api_base,
                     api_key=api_key,
-                    timeout=self.timeout_s,
-                    max_tokens=self.max_tokens,
+                    timeout=timeout,
+                    max_tokens=max_tokens,
                     temperature=self.temperature,
                     num_retries=0,
                 )
             except Exception as exc:  # noqa: BLE001 - mapped or re-raised just below
-                raise self._map_error(exc) from None
+                raise self._map_error(exc, timeout) from None
         reply = self._reply_of(response)
         if key is not None:
             await self._journal(key, reply)
@@ -358,23 +442,59 @@ class TeacherClient:
             text = text.replace(key, "[redacted]")
         return text
 
-    def _map_error(self, exc: Exception) -> Exception:
-        """litellm / transport exception -> Transient- or PermanentTeacherError (others as is)."""
+    def _map_error(self, exc: Exception, timeout_s: float | None = None) -> Exception:
+        """litellm / transport exception -> Transient- or PermanentTeacherError (others as is).
+
+        A transient error's message is one line: "teacher MODEL at ENDPOINT: CAUSE; SETTING
+        advice" (connection refused / unknown host -> teacher.api_base; no reply within
+        timeout_s -> teacher.timeout_s; 429 -> teacher.rpm_limit / tpm_limit)."""
         status = _status_of(exc)
-        where = f"teacher {self.model}"
-        text = self._redact(str(exc))
+        where = f"teacher {self.model} at {self.endpoint}"
+        text = _one_line(self._redact(str(exc)))
+        chain = _causes(exc)
+        if "missing credentials" in text.lower() or any(
+                "api_key client option must be set" in str(c) for c in chain):
+            return TeacherAuthError(f"{where}: no API key; set teacher.api_key_env (the name of "
+                                    "the variable holding it) or the provider's own variable")
         transient_status = status is not None and (status >= 500 or status in (408, 429))
         if isinstance(exc, _TRANSIENT) or transient_status:
             wait = retry_after_s(exc)
+            cause = self._transient_cause(exc, chain, status, text, timeout_s)
             logger.info("%s: transient failure (HTTP %s): %s", where, status, text)
-            return TransientTeacherError(f"{where}: transient failure (HTTP {status}): {text}",
-                                         wait)
+            return TransientTeacherError(f"{where}: {cause}", wait)
         if isinstance(exc, _AUTH) or status in (401, 403):
             return TeacherAuthError(f"{where}: the API key was rejected (HTTP {status}): {text}; "
                                     "check teacher.api_key_env / teacher.api_key_secret")
         if isinstance(exc, _PERMANENT) or (status is not None and 400 <= status < 500):
             return PermanentTeacherError(f"{where}: request rejected (HTTP {status}): {text}")
         return TeacherError(f"{where}: unexpected {type(exc).__name__}: {text}")
+
+    def _transient_cause(self, exc: Exception, chain: list[BaseException], status: int | None,
+                         text: str, timeout_s: float | None) -> str:
+        """The cause of a transient failure and the setting that changes it, in words."""
+        if any(isinstance(c, ConnectionRefusedError) for c in chain):
+            return ("connection refused: no server listens there; start it, or check "
+                    "teacher.api_base (--teacher-api-base)")
+        if any(isinstance(c, socket.gaierror) for c in chain):
+            return "unknown host name; check teacher.api_base (--teacher-api-base)"
+        timed_out = (isinstance(exc, (litellm.Timeout, TimeoutError)) or status == 408
+                     or any(isinstance(c, TimeoutError) or "Timeout" in type(c).__name__
+                            for c in chain))
+        if timed_out:
+            limit = f"{timeout_s:g} s" if timeout_s is not None else "the timeout"
+            how = ("raise teacher.timeout_s, or unset it for a timeout scaled to max_tokens"
+                   if self.timeout_s is not None else
+                   "a slower server needs more: lower teacher.min_tokens_per_s "
+                   f"(now {self.min_tokens_per_s:g} tokens/s) or set teacher.timeout_s")
+            return f"no reply within {limit} (timed out); {how}"
+        if status == 429:
+            return (f"rate limited (HTTP 429): {text}; set teacher.rpm_limit / "
+                    "teacher.tpm_limit below the provider's limits")
+        if isinstance(exc, litellm.APIConnectionError) or any(
+                "Connect" in type(c).__name__ for c in chain):
+            return (f"cannot connect or the connection dropped ({text}); check "
+                    "teacher.api_base (--teacher-api-base) and that the server is up")
+        return f"server error (HTTP {status}): {text}"
 
     def _reply_of(self, response: litellm.ModelResponse) -> TeacherReply:
         text = response.choices[0].message.content or ""

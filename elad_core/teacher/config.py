@@ -58,12 +58,29 @@ class TeacherConfig(StrictModel):
     api_key_secret: str | None = None
     seed_annotator: Literal["cot", "clear", "clear_single"] = "cot"
     annotator: Literal["cot", "clear", "clear_single"] = "clear"  # docs/design.md §2.3
+    # a reply with no readable answer is sent back once with an answer trigger (Kojima et al.
+    # 2022; docs/design.md §2.3); auto: on unless the teacher is the oracle test double
+    answer_turn: bool | Literal["auto"] = "auto"
     max_concurrency: int = Field(8, ge=1)  # concurrent requests inside one batch
     # worker processes a batch's requests are spread over, each with its own event loop
     # (litellm's ~3 ms CPU per call caps one loop near 300 calls/s); 1 = in the task's process
     processes: int = Field(1, ge=1)
     batch_size: int = Field(16, ge=1)  # questions per cached teacher task
-    timeout_s: float = Field(60.0, gt=0)
+    # How long one request may take, in seconds, before it counts as failed (transient:
+    # retried). None (default): scaled to the request, timeout_base_s + max_tokens ×
+    # max_concurrency / min_tokens_per_s (TeacherClient.request_timeout_s), so a slow local
+    # server (a small model on a CPU writing max_tokens) gets the time it needs with no number
+    # set by hand; a number: that many seconds for every request (an explicit override).
+    timeout_s: float | None = Field(None, gt=0)
+    # the fixed part of the scaled timeout (s): connecting, reading the prompt, a queue
+    timeout_base_s: float = Field(60.0, gt=0)
+    # the slowest server still called working, in completion tokens per second summed over
+    # the max_concurrency requests in flight (a local server shares its speed between them);
+    # slower than that, a request times out. 4: a 1B model on a laptop CPU; the defaults give
+    # 60 + 512 × 8 / 4 = 1084 s per request (a hung request is found after that long)
+    min_tokens_per_s: float = Field(4.0, gt=0)
+    # the largest reply asked for (a request's `max_tokens`); an annotator may ask less for
+    # a turn whose reply is short (TeacherClient.chat's max_tokens)
     max_tokens: int = Field(512, ge=16)
     temperature: float = Field(0.0, ge=0)
     retries: int = Field(4, ge=0)  # Prefect task retries for transient errors

@@ -42,7 +42,7 @@ _POOL_SIZE = 0
 
 def annotate_requests(client: TeacherClient, annotator: str, requests: list[AnnotationRequest],
                       family: str = "number", max_turns: int = 16,
-                      processes: int = 1) -> list[Annotation]:
+                      processes: int = 1, answer_turn: bool | str = "auto") -> list[Annotation]:
     """`annotate_batch` on up to `processes` worker processes; same contract.
 
     Returns one Annotation per request, in request order; raises TransientTeacherError
@@ -54,12 +54,12 @@ def annotate_requests(client: TeacherClient, annotator: str, requests: list[Anno
     """
     n = min(processes, len(requests), client.max_concurrency)
     if n < 2 or client.throttle is not None:
-        return annotate_batch(client, annotator, requests, family, max_turns)
+        return annotate_batch(client, annotator, requests, family, max_turns, answer_turn)
     parts = [requests[i::n] for i in range(n)]
     shares = [client.max_concurrency // n + (i < client.max_concurrency % n) for i in range(n)]
     journal = str(client.journal.path) if client.journal is not None else None
-    jobs = [(client.worker_kwargs(max_concurrency=c), journal, annotator, part, family, max_turns)
-            for part, c in zip(parts, shares, strict=True)]
+    jobs = [(client.worker_kwargs(max_concurrency=c), journal, annotator, part, family, max_turns,
+             answer_turn) for part, c in zip(parts, shares, strict=True)]
     results = _run(jobs)
     for r in results:
         client.add_counts(r["sent"], r["replayed"], r.get("reused", 0))
@@ -91,7 +91,8 @@ def _run(jobs: list[tuple]) -> list[dict]:
 
 
 def _annotate_part(client_kwargs: dict, journal_path: str | None, annotator: str,
-                   requests: list[AnnotationRequest], family: str, max_turns: int) -> dict:
+                   requests: list[AnnotationRequest], family: str, max_turns: int,
+                   answer_turn: bool | str = "auto") -> dict:
     """Worker side: annotate one share -> {"annotations", "transient", "error", "sent",
     "replayed"}; a transient failure returns what finished, other errors are returned too
     (the caller waits for every share before raising)."""
@@ -99,7 +100,8 @@ def _annotate_part(client_kwargs: dict, journal_path: str | None, annotator: str
     client = TeacherClient(**client_kwargs, journal=journal)
     out = {"annotations": [], "transient": None, "error": None}
     try:
-        out["annotations"] = annotate_batch(client, annotator, requests, family, max_turns)
+        out["annotations"] = annotate_batch(client, annotator, requests, family, max_turns,
+                                            answer_turn)
     except TransientTeacherError as exc:
         out["annotations"], out["transient"] = exc.completed, (str(exc), exc.retry_after_s)
     except Exception as exc:  # noqa: BLE001 - re-raised by the caller after all shares end

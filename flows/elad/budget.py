@@ -3,7 +3,15 @@ and the BudgetState the round checks each teacher batch against (elad_core.budge
 
 from __future__ import annotations
 
-from elad_core.budget import Budget, Estimator, Usage, estimator_for, read_history, round_refusal
+from elad_core.budget import (
+    Budget,
+    Estimator,
+    Usage,
+    estimator_for,
+    gold_solutions,
+    read_history,
+    round_refusal,
+)
 from elad_core.elad.config import RunConfig
 from elad_core.refs import BudgetState, RoundState
 
@@ -35,6 +43,7 @@ def budget_from_run_folder(config: RunConfig, round_index: int, state: RoundStat
     it): the earlier rounds' records are the manifests in the run folder, as for `elad plan`.
     Budgets are never left unchecked."""
     history = [r for r in read_history(config.run_dir.resolve()) if r["round"] < round_index]
-    estimator = estimator_for(config.teacher, [e.question for e in pool])
+    estimator = estimator_for(config.teacher, [e.question for e in pool],
+                              solutions=gold_solutions(pool))
     pool_left = max(1, len(pool) - len(state.annotated))
     return round_budget(config, estimator, history, round_index, pool_left)[1]

@@ -14,7 +14,7 @@ import time
 
 from prefect import flow, get_run_logger
 
-from elad_core.budget import estimator_for, with_cumulative_tokens
+from elad_core.budget import estimator_for, gold_solutions, with_cumulative_tokens
 from elad_core.elad.config import RunConfig
 from elad_core.elad.loaders import fingerprint
 from elad_core.elad.preflight import preflight
@@ -46,7 +46,8 @@ def active_distillation(config: RunConfig, checked: bool = False) -> dict:
     if not checked:
         preflight(config)  # bad data / a missing key: one clear error, nothing written
     data, student, pool = prepare_run(config)
-    estimator = estimator_for(config.teacher, [e.question for e in pool])
+    estimator = estimator_for(config.teacher, [e.question for e in pool],
+                              solutions=gold_solutions(pool))
     rounds, stopped = [], f"finished {config.rounds} rounds"
     # the teacher endpoint and the shards' task runner (e.g. a local Dask cluster) live for all rounds
     judge = lambda: OracleJudge(pool, config.teacher.oracle.reply_style)  # noqa: E731 (oracle only)
@@ -93,5 +94,5 @@ def prepare_run(config: RunConfig) -> tuple[DataRefs, StudentRef, list[Example]]
                                                     config.seed, run_dir))
     student = StudentRef(**in_run(build_student, run_dir)(
         config.student.model, config.student.embedded.model_dump(), data.pool, data.pool_sha,
-        config.seed, run_dir / "student_base"))
+        config.seed, run_dir / "student_base", config.student.chat_template))
     return data, student, read_examples(data.pool)

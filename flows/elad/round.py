@@ -139,7 +139,7 @@ def distill_round(config: RunConfig, round_index: int, state: RoundState) -> Rou
         train_mode=mode, metrics=metrics, batches=len(batch_refs),
         cached_batches=cached_batches, shards=shards, step_wall_s=timer.wall_s,
         wall_s=time.perf_counter() - t_round, config=config.model_dump(mode="json"),
-        auto_choice=auto_choice, previous_accuracy=state.last_accuracy,
+        auto_choice=auto_choice, previous_accuracy=state.last_accuracy, student=student,
         selection=selection_report(annotations, _control_ids(rdir), samples))
     outputs = {"annotations": annotations_ref["sha"], "weights": new_weights.sha,
                "eval": metrics, "selected": selected}

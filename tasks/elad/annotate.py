@@ -22,7 +22,7 @@ from elad_core.teacher.fanout import annotate_requests
 from tasks.teacher import teacher_session, teacher_task
 
 # ELAD's own TeacherConfig fields in the cache key of a batch (besides teacher.config.REPLY_FIELDS)
-ELAD_REPLY_FIELDS = ("max_clear_turns", "filter_wrong_teacher")
+ELAD_REPLY_FIELDS = ("max_clear_turns", "filter_wrong_teacher", "answer_turn")
 
 
 @teacher_task
@@ -50,7 +50,8 @@ def annotate_batch_task(annotator: str, requests: list[dict], teacher_key: dict,
         try:
             new = annotate_requests(client, annotator,
                                     [r for r in reqs if r.question_id not in done_ids], family,
-                                    teacher_key["max_clear_turns"], cfg.processes)
+                                    teacher_key["max_clear_turns"], cfg.processes,
+                                    cfg.answer_turn)
         except TransientTeacherError as exc:
             write_parquet(partial, to_rows(done + exc.completed))
             raise

@@ -17,9 +17,9 @@ from tasks.artifacts import MAX_ROWS, artifact_key, metrics_markdown
 
 METRICS = ("selected", "annotations_ok", "teacher_usable_rate", "teacher_gold_agreement",
            "unusable_teacher_tokens", "unusable_cost_usd", "train_examples", "teacher_tokens",
-           "cost_usd", "accuracy", "parse_rate", "train_loss", "eval_loss", "wall_s")
+           "cost_usd", "accuracy", "parse_rate", "flexible_accuracy", "flexible_parse_rate", "train_loss", "eval_loss", "wall_s")
 CURVE = ("round", "selector", "annotator", "selected", "cumulative_teacher_tokens", "accuracy",
-         "train_loss", "eval_loss")
+         "flexible_accuracy", "train_loss", "eval_loss")
 
 
 @task(cache_policy=CONTENT_CACHE - "manifest" - "questions")

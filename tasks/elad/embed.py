@@ -31,7 +31,8 @@ def embed_pool(student: dict, weights: dict, pool: str, pool_sha: str, batch_siz
     model, tok = _load(student["base"], weights.get("path"), weights.get("sha"), device)
     examples = read_examples(pool)
     t0 = time.perf_counter()
-    x = question_embeddings(model, tok, [e.question for e in examples], batch_size, progress=True)
+    x = question_embeddings(model, tok, [e.question for e in examples], batch_size, progress=True,
+                            template=student.get("prompt_template"))
     wall = time.perf_counter() - t0
     write_parquet(Path(out_path), [{"question_id": e.id, "embedding": row.tolist()}
                                    for e, row in zip(examples, x, strict=True)])

@@ -30,21 +30,39 @@ def _load(base: str, weights: str | None, weights_sha: str | None, device: str):
 
 
 @task(cache_policy=CONTENT_CACHE)
-def build_student(model: str, embedded_cfg: dict, pool: str, pool_sha: str, seed: int, out_dir: Path) -> dict:
-    """The student's base: the embedded tiny model built on the pool text, or a hub id / path.
+def build_student(model: str, embedded_cfg: dict, pool: str, pool_sha: str, seed: int, out_dir: Path,
+                  chat_template: str | bool = "auto") -> dict:
+    """The student's base: the embedded tiny model built on the pool text, a hub id / folder, a
+    packaged model's short name or a `.gguf` file (converted once, elad_core.student.catalog).
 
-    Returns {"base": str, "base_sha": str}. The embedded tokenizer is trained on the pool's
-    questions and the answer format only (no gold rationales: the pool is unlabelled).
+    Returns {"base": str, "base_sha": str, "source": str, "prompt_template": str | None}. The
+    prompt template is the model's chat template around the question (prompts.student_prompt)
+    when `chat_template` is true, or "auto" and the tokenizer has one; None: the plain format.
+    The embedded tokenizer is trained on the pool's questions and the answer format only (no
+    gold rationales: the pool is unlabelled).
     """
     if model != "embedded":
-        local = Path(model)
-        return {"base": model, "base_sha": hash_dir(local) if local.is_dir() else model}
+        from elad_core.elad.prompts import chat_prompt_template
+        from elad_core.student.catalog import resolve_student
+        from elad_core.student.model import load_tokenizer
+
+        resolved = resolve_student(model)
+        template = None
+        if chat_template is not False:
+            template = chat_prompt_template(load_tokenizer(resolved.path))
+            if template is None and chat_template is True:
+                from elad_core.errors import ConfigError
+
+                raise ConfigError(f"option 'student.chat_template' is true but the tokenizer of "
+                                  f"{model!r} has no chat template")
+        return {"base": resolved.path, "base_sha": resolved.sha, "source": model,
+                "prompt_template": template}
     from elad_core.student import build_embedded_student
     from elad_core.student.config import EmbeddedStudentConfig
 
     texts = [e.question for e in read_examples(pool)] + FORMAT_TEXTS
     path = build_embedded_student(texts, EmbeddedStudentConfig(**embedded_cfg), Path(out_dir), seed)
-    return {"base": str(path), "base_sha": hash_dir(path)}
+    return {"base": str(path), "base_sha": hash_dir(path), "source": model, "prompt_template": None}
 
 
 @task(cache_policy=CONTENT_CACHE)
@@ -60,6 +78,7 @@ def sample_shard(student: dict, weights: dict, pool: str, pool_sha: str, questio
         model, tok, question_ids, [questions[q] for q in question_ids], k=sampling["k_samples"],
         temperature=sampling["temperature"], max_new_tokens=sampling["max_new_tokens"],
         batch_size=sampling["generate_batch_size"], seed=seed, family=family, progress=True,
+        template=student.get("prompt_template"),
     )
     wall = time.perf_counter() - t0
     write_parquet(Path(out_path), to_rows(samples))
@@ -76,7 +95,8 @@ def probe_shard(student: dict, weights: dict, pool: str, pool_sha: str, samples:
     model, tok = _load(student["base"], weights.get("path"), weights.get("sha"), probing["device"])
     questions = {e.id: e.question for e in read_examples(pool)}
     shard = from_rows(Sample, read_parquet(Path(samples["path"])))
-    plan = rounds.probe_plan(shard, questions, probing["max_probe_steps"])
+    plan = rounds.probe_plan(shard, questions, probing["max_probe_steps"],
+                             student.get("prompt_template"))
     t0 = time.perf_counter()
     answers = probe_answers(model, tok, [p.prompt for p in plan], probing["probe_max_new_tokens"],
                             probing["probe_batch_size"], family=family, progress=True)
@@ -102,7 +122,8 @@ def train_student(student: dict, init: dict, pool: str, pool_sha: str, annotatio
 
     questions = {e.id: e.question for e in read_examples(pool)}
     annotations = [a for f in annotation_files for a in from_rows(Annotation, read_parquet(Path(f["path"])))]
-    pairs, skipped = rounds.training_pairs(annotations, questions, filter_wrong_teacher)
+    pairs, skipped = rounds.training_pairs(annotations, questions, filter_wrong_teacher,
+                                           student.get("prompt_template"))
     init_path = Path(init["path"]) if init.get("path") else None
     result = launch_training(student["base"], init_path, pairs, TrainConfig(**train_cfg), mode,
                              Path(out_dir), seed, device=device, processes=processes, progress=True)
@@ -120,10 +141,14 @@ def evaluate_student(student: dict, weights: dict, eval_path: str, eval_sha: str
     model, tok = _load(student["base"], weights.get("path"), weights.get("sha"), device)
     t0 = time.perf_counter()
     examples = read_examples(eval_path)
+    template = student.get("prompt_template")
     res = evaluate(model, tok, examples, eval_cfg["max_new_tokens"],
-                   eval_cfg["batch_size"], family=family, progress=True)
-    loss = heldout_loss(model, tok, examples, eval_cfg["max_length"], eval_cfg["batch_size"])
+                   eval_cfg["batch_size"], family=family, progress=True, template=template)
+    loss = heldout_loss(model, tok, examples, eval_cfg["max_length"], eval_cfg["batch_size"],
+                        template)
     metrics = {"n": res.n, "accuracy": res.accuracy, "parse_rate": res.parse_rate,
+               "flexible_accuracy": res.flexible_accuracy,
+               "flexible_parse_rate": res.flexible_parse_rate,
                "eval_loss": loss, "wall_s": time.perf_counter() - t0}
     write_json(Path(out_path), {**metrics, "predictions": res.predictions})
     return metrics

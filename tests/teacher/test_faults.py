@@ -118,12 +118,21 @@ def test_fault_rates_must_sum_to_at_most_one():
 
 
 # ------------------------------------------------------------------ the reply journal
+def _two_call_requests(examples):
+    """CoT requests to an oracle whose solutions hold no answer (reply_style no_answer): each
+    annotation is two calls, the solution and its answer turn (docs/design.md §2.3). Since
+    prompt v2 a CLEAR dialogue of the gold solution is a single request, so these stand in
+    for a multi-call dialogue whose later call fails."""
+    return [AnnotationRequest(e.id, e.question) for e in examples]
+
+
 def _annotate_until_done(client, reqs, attempts=60):
     """Retry what failed, keeping finished rows (what the teacher task does), until done."""
     done, pending = {}, list(reqs)
     for _ in range(attempts):
         try:
-            done.update({a.question_id: a for a in annotate_batch(client, "clear", pending)})
+            done.update({a.question_id: a for a in annotate_batch(client, "cot", pending,
+                                                                  answer_turn=True)})
             return [done[r.question_id] for r in reqs]
         except TransientTeacherError as exc:
             done.update({a.question_id: a for a in exc.completed})
@@ -131,11 +140,13 @@ def _annotate_until_done(client, reqs, attempts=60):
     raise AssertionError("still failing after many attempts")
 
 
-def test_retried_clear_dialogues_pay_no_turn_twice(judge, examples, tmp_path):
-    reqs = _clear_requests(examples)
+def test_retried_two_call_annotations_pay_no_call_twice(examples, tmp_path):
+    judge = OracleJudge(examples, style="no_answer")
+    reqs = _two_call_requests(examples)
     with OracleServer(judge) as srv:
         reference = annotate_batch(TeacherClient("openai/oracle", api_base=srv.api_base),
-                                   "clear", reqs)
+                                   "cot", reqs, answer_turn=True)
+    assert {a.n_requests for a in reference} == {2}
     log = tmp_path / "log.jsonl"
     faults = FaultConfig(error_rate=0.15, rate_limit_rate=0.1, drop_rate=0.1, retry_after_s=0,
                          seed=3)
@@ -153,14 +164,15 @@ def test_retried_clear_dialogues_pay_no_turn_twice(judge, examples, tmp_path):
     assert annotations == reference
 
 
-def test_without_the_journal_a_retried_dialogue_pays_again(judge, examples, tmp_path):
-    """The gap the journal closes: the same faults, no journal -> earlier turns paid twice."""
+def test_without_the_journal_a_retried_dialogue_pays_again(examples, tmp_path):
+    """The gap the journal closes: the same faults, no journal -> earlier calls paid twice."""
+    judge = OracleJudge(examples, style="no_answer")
     log = tmp_path / "log.jsonl"
     faults = FaultConfig(error_rate=0.15, rate_limit_rate=0.1, drop_rate=0.1, retry_after_s=0,
                          seed=3)
     with OracleServer(judge, faults, log) as srv:
         _annotate_until_done(TeacherClient("openai/oracle", api_base=srv.api_base),
-                             _clear_requests(examples))
+                             _two_call_requests(examples))
     assert request_log_stats(read_request_log(log))["paid_twice"] > 0
 
 

@@ -78,11 +78,11 @@ def test_clear_with_gold_explanation_accepts_every_step(server, examples):
     anns = annotate_batch(client, "clear", _requests(examples, [e.rationale for e in examples]))
     assert [a.target for a in anns] == [_target(e) for e in examples]
     n_steps = [len(e.rationale.split("\n")) for e in examples]
-    # Every step accepted, then one CLEAR_FINAL call: steps + 1 requests per question.
+    # Every step accepted in ONE request (prompt v2: one chunk holds all the judged steps,
+    # "Step n: Yes. <gold line>" each, and the last chunk's reply finishes the solution).
     assert [a.accepted_steps for a in anns] == n_steps
-    assert [a.n_requests for a in anns] == [n + 1 for n in n_steps]
-    assert [len(json.loads(a.raw)) for a in anns] == [n + 1 for n in n_steps]
-    # Later turns resend the conversation, so a dialogue costs more than a single CoT call.
+    assert [a.n_requests for a in anns] == [1] * len(examples)
+    assert [len(json.loads(a.raw)) for a in anns] == [1] * len(examples)
     assert all(a.prompt_tokens > 0 and a.completion_tokens > 0 for a in anns)
 
 
@@ -93,8 +93,9 @@ def test_clear_with_wrong_second_step(server, examples):
     client = TeacherClient("openai/oracle", api_base=server.api_base)
     (ann,) = annotate_batch(client, "clear", _requests([betty], [explanation]))
     # Step 1 accepted (ŝ1 = gold line 0); 15 * 3 = 45 is true but 45 is no gold result or
-    # question number -> "No" + gold lines 1, 2 + "#### 5": the target is the gold solution.
-    assert (ann.status, ann.accepted_steps, ann.n_requests) == ("ok", 1, 2)
+    # question number -> "Step 2: No." + gold lines 1, 2 + "#### 5", in the same single
+    # request: the target is the gold solution.
+    assert (ann.status, ann.accepted_steps, ann.n_requests) == ("ok", 1, 1)
     assert ann.target == _target(betty) and ann.answer == "5"
 
 
@@ -149,15 +150,14 @@ def test_request_log_counts_every_request(judge, examples, tmp_path):
         stranger = AnnotationRequest("x", "What is the airspeed of an unladen swallow?")
         annotate_batch(client, "cot", [stranger])
     rows = [json.loads(line) for line in log.read_text().splitlines()]
-    # Betty: 3 steps + CLEAR_FINAL = 4 turns, then the unknown question's 400.
+    # Betty: her 3 steps judged in one stateless request, then the unknown question's 400.
     assert [(r["question_id"], r["mode"], r["turn"], r["status"]) for r in rows] == [
-        ("q2", "clear", 1, 200), ("q2", "clear", 2, 200), ("q2", "clear", 3, 200),
-        ("q2", "clear", 4, 200), (None, None, 1, 400),
+        ("q2", "clear", 1, 200), (None, None, 1, 400),
     ]
     assert all(set(r) == {"ts", "question_id", "mode", "turn", "status", "fault", "completion",
                           "messages_sha", "prompt_tokens", "completion_tokens"} for r in rows)
     # every 200 delivered a completion; the unknown question's 400 did not
-    assert [r["completion"] for r in rows] == [True] * 4 + [False]
+    assert [r["completion"] for r in rows] == [True, False]
 
 
 def _max_in_flight(rows: list[dict], latency_s: float) -> int:
@@ -283,4 +283,4 @@ def test_worker_kwargs_resolve_the_key(monkeypatch):
     assert kwargs["api_key"] == "sk-test-0123456789" and kwargs["max_concurrency"] == 3
     assert "journal" not in kwargs and "throttle" not in kwargs
     twin = TeacherClient(**kwargs)
-    assert (twin.model, twin.timeout_s, twin.max_tokens) == (client.model, 60, 512)
+    assert (twin.model, twin.timeout_s, twin.max_tokens) == (client.model, None, 512)

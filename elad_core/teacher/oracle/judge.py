@@ -68,7 +68,8 @@ class OracleJudge:
         return len(self._by_key)
 
     def reply(self, messages: list[dict]) -> tuple[str, str, str]:
-        """Chat messages -> (reply_text, question_id, mode), mode "cot" | "clear" | "clear_single".
+        """Chat messages -> (reply_text, question_id, mode), mode "cot" | "clear" | "clear_single"
+        | "answer_turn" (the trigger turn after a reply without an answer: the gold answer).
 
         Raises UnknownQuestion when the first user message holds no question the oracle knows.
         """
@@ -79,9 +80,19 @@ class OracleJudge:
             shown = (question or (users[0] if users else ""))[:80]
             raise UnknownQuestion(f"oracle teacher: unknown question '{shown}'")
         gold = split_steps(example.rationale)
+        if len(users) > 1 and prompts.is_answer_trigger(users[-1]):
+            return f"{example.answer}.", example.id, "answer_turn"
         single = prompts.clear_single_steps(users[0])
         if single is not None:
             return self._clear_single(example, gold, single, users[0]), example.id, "clear_single"
+        chunk = prompts.clear_chunk_of(users[0])
+        if chunk is not None:
+            return self._clear_chunk(example, gold, *chunk, users[0]), example.id, "clear"
+        finish = prompts.clear_finish_of(users[0])
+        if finish is not None:
+            claimed = self._replay(example, gold, finish, users[0])
+            rest = self._remaining(example, gold, claimed, rejected=False)
+            return prompts.student_target(rest, example.answer), example.id, "clear"
         proposed = [prompts.proposed_step(u) for u in users]
         accepted = [p for p in proposed[:-1] if p is not None]
         if proposed[-1] is not None:
@@ -114,6 +125,28 @@ class OracleJudge:
         rest = self._remaining(example, gold, claimed, rejected=wrong is not None)
         return json.dumps({"first_wrong_step": wrong, "steps": split_steps(rest),
                            "answer": example.answer})
+
+    def _clear_chunk(self, example: Example, gold: list[str], accepted: list[str],
+                     steps: list[str], last: bool, first: str) -> str:
+        """A stateless CLEAR turn (prompts.CLEAR_CHUNK): 'Step n: Yes. <own>' per right step (the
+        claimed gold line, or the student's step when it claimed none); at the first wrong one
+        'Step n: No.' + the unclaimed gold lines + `#### answer`; all right in the last chunk:
+        the unclaimed gold lines + `#### answer` after the verdicts."""
+        claimed = self._replay(example, gold, accepted, first)
+        lines = []
+        for n, step in enumerate(steps, len(accepted) + 1):
+            correct, line = self._judge(example, gold, step, claimed, first)
+            if not correct:
+                rest = self._remaining(example, gold, claimed)
+                return "\n".join([*lines, f"Step {n}: No."]) + "\n" + prompts.student_target(
+                    rest, example.answer)
+            if line is not None:
+                claimed.add(line)
+            lines.append(f"Step {n}: Yes. {gold[line] if line is not None else step}")
+        if last:
+            rest = self._remaining(example, gold, claimed, rejected=False)
+            lines.append(prompts.student_target(rest, example.answer))
+        return "\n".join(lines)
 
     # ------------------------------------------------------------ judging
     def _judge(
