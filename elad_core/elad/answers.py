@@ -390,12 +390,14 @@ def _echo_lines(lines: list[str]) -> set[int]:
     for run in runs:
         ints = [int(v) if re.fullmatch(r"\d{1,6}", v) else None for _, v in run]
         after_placeholder = run[0][0] in echo
-        for a in range(len(run)):
+        a = 0
+        while a < len(run):  # maximal counting segments k, k+1, k+2, ... (one pass)
             b = a
             while b + 1 < len(run) and ints[b] is not None and ints[b + 1] == ints[b] + 1:
                 b += 1
             if ints[a] is not None and (b - a >= 2 or (after_placeholder and b > a)):
                 echo.update(i for i, _ in run[a:b + 1])
+            a = b + 1
         if after_placeholder and len(run) >= 3:
             echo.update(i for i, _ in run)  # `#### <answer>` then `#### 1` `#### 7` `#### 3` ...
     # a reply stopped at its token limit inside a repeated `#### 25` line: "#### 2" at its very
@@ -567,7 +569,7 @@ _STEP_MARK_RE = re.compile(
     re.IGNORECASE)
 _FLEX_NUMBER_RE = re.compile(r"(?<![\w.])-?[$€£]?\s?\d(?:[\d,]*\d)?(?:\.\d+)?(?:\s?/\s?\d+)?%?(?![\w])")
 _OPTION_FLEX_RE = re.compile(
-    r"\(([A-Ea-e])\)"                                          # (C)
+    r"[(\[]([A-Ea-e])[)\]]"                                     # (C), [C]
     r"|(?<![\w'’])([A-E])\)"                                   # C)
     r"|\b(?i:option|choice|answer)\s*(?i:is\s*)?:?\s*\(?([A-E])\b(?![-'’]\w)(?!\s+[a-z])"  # option C
     r"|^\s*([A-E])\s*[.:]?\s*$")                               # a statement that is only "C."
@@ -635,6 +637,10 @@ def _question_options(question: str | None) -> dict[str, str]:
     return out
 
 
+_OPERATOR_BEFORE_RE = re.compile(r"(?:[+*×÷^]|\s[/-])\s*\(?$")
+_OPERATOR_AFTER_RE = re.compile(r"\s*\)?\s*(?:[+*×÷^=]|[/-]\s)")
+
+
 def _number_candidates(sentence: str, qnums: set[str]) -> list[str]:
     """Numbers a statement gives, last one last, less those copied from the question (a number
     of the question counts only as an `= N` result); [] when none is left: the statement gives
@@ -645,10 +651,19 @@ def _number_candidates(sentence: str, qnums: set[str]) -> list[str]:
         n = normalize_number(m.group(0).replace(" ", ""))
         if n is None:
             continue
-        if n in qnums and not body[:m.start()].rstrip().endswith(("=", "≈")):
+        before, after = body[max(0, m.start() - 3):m.start()], body[m.end():m.end() + 3]
+        result = body[:m.start()].rstrip().endswith(("=", "≈"))
+        if not result and (_OPERATOR_BEFORE_RE.search(before) or _OPERATOR_AFTER_RE.match(after)):
+            continue  # an operand of an expression ("(2+32)", "14 + 6 = 20"), not a result
+        if n in qnums and not result:
             continue  # copied from the question ("... if you pay $40 for a sub")
         found.append(n)
     return found
+
+
+def _negated(text: str, at: int) -> bool:
+    """A negation in the three words before text[at] ("not (B)", "does not entail")."""
+    return bool(_NEGATION_RE.search(text[max(0, at - 60):at]))
 
 
 def _option_candidates(sentence: str, options: dict[str, str], by_text: bool = False) -> list[str]:
@@ -661,18 +676,15 @@ def _option_candidates(sentence: str, options: dict[str, str], by_text: bool = F
         low = sentence.lower()
         for text, letter in options.items():
             for m in re.finditer(rf"(?<![\w-]){re.escape(text)}(?![\w-])", low):
-                if not (_NEGATION_RE.search(low[:m.start()]) or _OPTION_REJECTED_RE.match(low[m.end():])):
+                if not (_negated(low, m.start()) or _OPTION_REJECTED_RE.match(low[m.end():m.end() + 80])):
                     hits.append((m.start(), letter))
     else:
         for m in _OPTION_FLEX_RE.finditer(sentence):
             letter = next(g for g in m.groups() if g)
-            if _NEGATION_RE.search(sentence[:m.start()]) or _OPTION_REJECTED_RE.match(sentence[m.end():]):
+            if _negated(sentence, m.start()) or _OPTION_REJECTED_RE.match(sentence[m.end():m.end() + 80]):
                 continue  # "not (B)", "(C) fruit market is not applicable"
             hits.append((m.start(), letter.upper()))
-    letters = {h for _, h in hits}
-    if len(letters) >= 3:
-        return []  # the answer choices copied, not one chosen
-    return [h for _, h in sorted(hits)]
+    return [h for _, h in sorted(hits)]  # two or more letters: a hedge or the choices copied
 
 
 def _label_candidates(sentence: str) -> list[str]:
@@ -683,14 +695,14 @@ def _label_candidates(sentence: str) -> list[str]:
         return []
     hits, mentioned = [], []
     for m in _LABEL_FLEX_RE.finditer(sentence):
-        if _NEGATION_RE.search(sentence[:m.start()]):
+        if _negated(sentence, m.start()):
             continue  # "does not entail", "not a contradiction"
         word = m.group(1).lower()
         label = ("entailment" if word.startswith("entail") else
                  "neutral" if word == "neutral" else "contradiction")
         mentioned.append(label)
         if word.startswith(("entails", "entailed", "contradicts", "contradicted")) or \
-                _LABEL_PREDICATE_RE.search(sentence[:m.start()]):
+                _LABEL_PREDICATE_RE.search(sentence[max(0, m.start() - 60):m.start()]):
             hits.append(label)  # not "a non-sequitur (finite contradiction)", "a claim of ..."
     if len(set(mentioned)) >= 3:
         return []  # "entailment, neutral or contradiction": the instruction copied
@@ -705,7 +717,7 @@ def _yesno_candidates(sentence: str) -> list[str]:
 
 # a reply's last line is closed when it ends a sentence (. ! ?) or closes markup / a bracket
 # / a quote (`**$18**`, `$\boxed{18}$`, `(B)`); a reply stopped at its token limit mostly is not
-_CLOSED_RE = re.compile(r"[.!?)\]}\"'”’*$]\s*$")
+_CLOSED_RE = re.compile(r"(?:[.!?)\]}\"'”’$]|\S\*+)\s*$")  # "**18**" closes, "2 *" does not
 
 
 # a statement that ends on an expression still to be worked out: "... which is 1.1 * 1."
@@ -775,7 +787,7 @@ def _flexible(lines: list[str], starts: list[int], family: str, skip: set[int],
             break
     if not statements or not closed:
         return None  # nothing said, or the reply was cut off: its last sentence is unfinished
-    if _FORWARD_RE.match(statements[0][1]):
+    if _FORWARD_RE.match(statements[0][1]) and "=" not in statements[0][1]:
         return None  # the reply ends announcing more work ("Let's ...", "Next, we ..."): unfinished
     # the final statement: the last one that gives a candidate; one remark without a candidate
     # may follow it ("This is the answer to the question.", a restatement of the question's
@@ -876,8 +888,14 @@ def extract_answer(text: str | None, family: str = "number", *,
        then is / was / would be / =: "The answer to this question is 42", "the final answer
        (in dollars) is $42.", "The correct option is (C)". The answer starts the text after
        the verb (up to four words may come first: "is that she has 42 apples").
-       `answer_label`: "Answer: N" / "**Final Answer:** N" / "Ans: N", or "Answer:" alone
-       on a line followed by a line that is only an answer.
+       Also "the answer: N" anywhere ("we get the answer: 1600"). With the question's
+       choices, an option named by its text ("The answer is dense forest." -> E).
+       `answer_label`: "Answer: N" / "**Final Answer:** N" / "Updated answer: N" (a sentence
+       opening with at most two words and "answer:"), or "Answer:" alone on a line followed
+       by a line that is only an answer. A statement whose answer names two or more answers
+       ("the answer is both a contradiction and an entailment", "(C) (D) ... (E)") is a hedge:
+       not read. After `=` the value after the last `=` is read, unless it is an expression
+       still to be worked out ("= 3 * 4").
     4. `last_line`: the last line (closing remarks passed over) if it is only an answer ("42",
        "**$1,200**", "42 apples", "(B)", "Entailment.", "Yes.").
 
@@ -889,27 +907,34 @@ def extract_answer(text: str | None, family: str = "number", *,
     candidate, with at most one sentence without one after it ("This is the answer to the
     question.", a restatement of the question's data). Candidates:
 
-    - number: every number (lm-eval's `(-?[$0-9.,]{2,})|(-?[0-9]+)` idea; step markers
-      "Step 2:", "3." not counted), LESS the numbers copied from `question` - a number of the
-      question counts only as an `= N` result. So "So, it costs $1200 if you pay $40 for a sub"
-      gives 1200, and "Janet has 16 eggs." (16 from the question) gives nothing: a statement
-      whose only numbers are the question's restates the data, it does not answer;
-    - option: "(C)", "C)", "option C", "answer: C", a statement that is only "C."; when no
-      statement gives a letter, an option named by its text (the question's "(A) bank ...");
-    - label: entailment / neutral / contradiction, entails / contradicts, not negated ("does
-      not entail", "not necessarily entailment");
-    - yesno: an answer-shaped yes / no ("No, ...", "So, yes, ...", "the answer would be no");
-      any statement may give it (the answer-first layout "No, because ... [reasons]"), the
-      last one wins.
+    - number: every number (lm-eval's `(-?[$0-9.,]{2,})|(-?[0-9]+)` idea) except step
+      markers ("Step 2:", "3.") and operands of an expression ("(2+32)", the 14 and 6 of
+      "14 + 6 = 20"; the result after `=` counts), LESS the numbers copied from `question`: a
+      number of the question counts only as an `= N` result. So "So, it costs $1200 if you pay
+      $40 for a sub" gives 1200, and "Janet has 16 eggs." (16 from the question) gives
+      nothing: a statement whose only numbers are the question's restates the data;
+    - option: "(C)", "[C]", "C)", "option C", "answer: C", a statement that is only "C.", not
+      negated or rejected ("not (B)", "(C) ... is not applicable"); when no statement gives a
+      letter, an option named by its text (the question's "(A) bank ...");
+    - label: entailment / neutral / contradiction said OF something ("this is a contradiction",
+      "the hypothesis is neutral": after is / are / be ...), or entails / contradicts; not
+      negated ("does not entail", "not necessarily entailment", "unlikely to entail");
+    - yesno: an answer-shaped yes / no ("No, ...", "So, yes, ...", "the answer would be no",
+      "Answer: yes"); any statement may give it (the answer-first layout "No, because ...
+      [reasons]"), the last one wins.
+
+    When no statement near the end gives one, an option or label reply may still state it
+    first: a first line that is only an answer ("(A) (1,1)", then an explanation).
 
     No flexible answer when the reply did not conclude: its last line is not closed (no full
-    stop, bracket or closing markup: a reply stopped at its token limit), it ends on an
-    expression still to be worked out ("which is 1.1 * 1."), or its last sentence announces
-    more work ("Let's ...", "Next, we ...", "To find ..., we ...", "We need ..."). Nor when the
-    final statement hedges between answers ("(C) or (D)", "both a contradiction and an
-    entailment"; also for the strict `answer_is` / `answer_label`), copies the choices (three or
-    more options, all three labels, "yes or no"), or is a conditional ("If the premise entails
-    ...").
+    stop, bracket or closing markup: a reply stopped at its token limit; "2 *" is an operator,
+    "**18**" markup), it ends on a bare list marker ("2.") or on an expression still to be
+    worked out ("which is 1.1 * 1."), or its last sentence announces more work without working
+    it out ("Let's ...", "Next, we ...", "To find ..., we ...", "We need ..."). Nor when the
+    final statement hedges between answers (two or more options or labels: "(C) or (D)",
+    "both a contradiction and an entailment"), copies the choices (all three labels, "yes or
+    no"), holds an answer statement whose answer is none of the family ("... the answer is
+    infinity."), or, for labels, is a conditional ("If the premise entails ...").
 
     Returns (answer, rule): the normalised answer (`normalize_answer`) and the rule's name
     from ANSWER_RULES, or (None, None).

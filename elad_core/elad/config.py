@@ -66,6 +66,11 @@ class StudentConfig(StrictModel):
     probe_batch_size: int = Field(128, ge=1)
     max_probe_steps: int = Field(12, ge=1)  # probes use at most this many steps per sample
     device: str = "cpu"
+    # weights' dtype while sampling and probing (elad_core.student.sampling.decode_dtype): auto
+    # = bf16 for a float32 model where the device computes bf16 natively (AVX512-BF16 / AMX
+    # CPUs, bf16 GPUs), else the model's own dtype; never emulated bf16. Training, evaluation
+    # and embeddings keep the model's dtype.
+    sample_dtype: Literal["auto", "bf16", "fp32"] = "auto"
     # Prefect global concurrency limit held while the student samples, probes, trains and
     # evaluates (one slot per round step; e.g. "elad-gpu" with 1 slot per GPU box). None: none.
     concurrency_limit: str | None = None

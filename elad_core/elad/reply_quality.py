@@ -22,8 +22,11 @@ RAW_SHOWN_CHARS = 160  # of the raw reply quoted in the stop line
 def reply_quality(annotations: list[Annotation]) -> dict:
     """A round's teacher-reply figures for its manifest: usable (status ok) share of the
     replies, agreement with gold among usable replies with gold (None when none), and the
-    teacher tokens / USD spent on the unusable ones."""
+    teacher tokens / USD spent on the unusable ones; `answer_rules`: the share of the usable
+    replies each reader rule read (Annotation.answer_rule: answers.ANSWER_RULES or
+    "answer_turn"; "none" for a reply whose answer came from elsewhere, e.g. the label sent)."""
     bad = [a for a in annotations if a.status != "ok"]
+    ok = [a.answer_rule or "none" for a in annotations if a.status == "ok"]
     judged = [a.teacher_agrees for a in annotations if a.teacher_agrees is not None]
     return {
         "teacher_usable_rate": (round(1 - len(bad) / len(annotations), 4)
@@ -31,6 +34,7 @@ def reply_quality(annotations: list[Annotation]) -> dict:
         "teacher_gold_agreement": round(sum(judged) / len(judged), 4) if judged else None,
         "unusable_teacher_tokens": sum(a.teacher_tokens for a in bad),
         "unusable_cost_usd": round(sum(a.cost_usd for a in bad), 6),
+        "answer_rules": {r: round(ok.count(r) / len(ok), 4) for r in sorted(set(ok))},
     }
 
 

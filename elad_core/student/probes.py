@@ -16,27 +16,33 @@ from tqdm.auto import tqdm
 from elad_core.elad.parsing import parse_probe_answer
 from elad_core.elad.prompts import ANSWER_CUE
 from elad_core.student.sampling import (
+    SampleDtype,
+    _decode_model,
     _decode_text,
     _eos_ids,
     _greedy_texts,
     _left_pad,
     _length_batches,
+    _SlabLayer,
     _StopAfterAnswerLine,
 )
 
 
 def probe_answers(
     model: Any, tok: Any, prompts: list[str], max_new_tokens: int, batch_size: int,
-    family: str = "number", progress: bool = False,
+    family: str = "number", progress: bool = False, dtype: SampleDtype = "auto",
 ) -> list[str | None]:
     """EGSS probes (docs/design.md §2.2): greedy answer after each `probe_prompt`, one per prompt.
 
     Decodes ≤ max_new_tokens per prompt, a row stops once its answer line is complete; returns
     parsing.parse_probe_answer of each continuation (None when unreadable). Probes of one
     explanation share their prefix: each prefix is encoded once (prefix_probe_texts).
+    dtype: the weights' dtype while decoding, as for sampling (sampling.decode_dtype; "auto":
+    bf16 for a float32 model where the device computes bf16 natively).
     """
     if not prompts:
         return []
+    model = _decode_model(model, dtype)
     texts = prefix_probe_texts(model, tok, prompts, max_new_tokens, batch_size, progress)
     if texts is None:  # a cache layout the prefix sharing does not handle: plain greedy
         texts = _greedy_texts(model, tok, prompts, max_new_tokens, batch_size, progress,
@@ -107,8 +113,10 @@ def prefix_probe_texts(
             x, mask = _left_pad([plan.ids[r][: plan.base_len[r]] for r in chunk], tok.pad_token_id,
                                 model.device)
             pos = (mask.cumsum(-1) - 1).clamp(min=0)
+            # logits of one position as an index: a `logits_to_keep=1` slice is a non-contiguous
+            # view, on which a bf16 CPU linear broadcast the whole output matrix (sampling.py)
             cache = model(input_ids=x, attention_mask=mask, position_ids=pos, use_cache=True,
-                          logits_to_keep=1).cache
+                          logits_to_keep=torch.tensor([x.shape[1] - 1], device=x.device)).cache
             kv = [(k, v) for k, v, *_ in cache] if isinstance(cache, DynamicCache) else []
             if not kv or any(k.shape[-2] != x.shape[1] for k, _ in kv):
                 return None
@@ -121,7 +129,7 @@ def prefix_probe_texts(
                     group = [i for i in part if len(plan.ids[i]) - plan.base_len[i] == cue_len]
                     rows = [(*slot_of[plan.root[i]], plan.base_len[i]) for i in group]
                     cue = [plan.ids[i][plan.base_len[i]:] for i in group]
-                    gathered = DynamicCache(ddp_cache_data=_gather_prefixes(kv, rows))
+                    gathered = _gather_prefixes(kv, rows, cue_len + max_new_tokens)
                     for i, g in zip(group, _greedy_on_cache(model, tok, gathered, rows, cue,
                                                              max_new_tokens, stop), strict=True):
                         texts[i] = _decode_text(tok, g)
@@ -129,18 +137,28 @@ def prefix_probe_texts(
     return texts
 
 
-def _gather_prefixes(kv: list[tuple[torch.Tensor, torch.Tensor]], rows: list[tuple[int, int, int]]):
-    """Per layer, the cached (keys, values) of each row's prefix, left padded: (b, H, width, D).
+def _gather_prefixes(kv: list[tuple[torch.Tensor, torch.Tensor]], rows: list[tuple[int, int, int]],
+                     room: int) -> Any:
+    """A cache holding, per layer, the cached (keys, values) of each row's prefix, left padded
+    ((b, H, width, D)), in `sampling._SlabLayer`s with `room` positions to decode into (no
+    per-token `torch.cat` copy of the whole cache, as a DynamicCache makes).
 
     rows: (root row in the cache, its left padding, prefix length) per probe.
     """
+    from transformers.cache_utils import Cache
+
     dev = kv[0][0].device
     row, pad, length = (torch.tensor(c, device=dev) for c in zip(*rows, strict=True))
     width = int(length.max())
     slot = torch.arange(width, device=dev)[None, :] - (width - length)[:, None]  # (b, width)
     src = torch.where(slot >= 0, slot + pad[:, None], torch.zeros_like(slot))
-    return [(k[row[:, None], :, src].transpose(1, 2).contiguous(),
-             v[row[:, None], :, src].transpose(1, 2).contiguous()) for k, v in kv]
+    layers = []
+    for k, v in kv:
+        layer = _SlabLayer(width + room)
+        layer.update(k[row[:, None], :, src].transpose(1, 2),
+                     v[row[:, None], :, src].transpose(1, 2))
+        layers.append(layer)
+    return Cache(layers=layers)
 
 
 def _greedy_on_cache(
@@ -159,8 +177,9 @@ def _greedy_on_cache(
     out = torch.zeros((len(rows), 0), dtype=torch.long, device=dev)
     done = torch.zeros(len(rows), dtype=torch.bool, device=dev)
     for _ in range(max_new_tokens):
+        last = torch.tensor([inp.shape[1] - 1], device=dev)  # an index: see prefix_probe_texts
         logits = model(input_ids=inp, attention_mask=mask, position_ids=pos,
-                       cache=cache, use_cache=True, logits_to_keep=1).logits
+                       cache=cache, use_cache=True, logits_to_keep=last).logits
         nxt = torch.where(done, eos[0], logits[:, -1].argmax(-1))
         out = torch.cat([out, nxt[:, None]], dim=1)
         done |= torch.isin(nxt, eos) | stop(out, None)

@@ -2,13 +2,17 @@
 
 Source: docs/design.md §2 step 1 (K explanations at temperature τ), §2.2 (EGSS probes: question +
 first i steps + `#### `, greedy, ≤ 8 tokens; `self_confidence` needs answer-token log-probs).
-Prompts are sorted by token length and left padded so one `generate()` call serves many prompts
+Prompts are sorted by token length and left padded so one decode batch serves many prompts
 with little padding; results come back in input order. EGSS probes of one explanation share
 their prefix, so each prefix is encoded once and only the cue + answer is decoded per probe.
+Plain decoders decode in `_decode_loop` (shared prefill of the K copies, slab KV cache,
+finished rows dropped, inverse-CDF sampling, shared-prompt attention; issue #21 item 4,
+benchmarks/student_sampling.py), other models through generate() (`_decode_generate`).
 """
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import hashlib
 import math
@@ -98,6 +102,7 @@ class _DecodeOptions:
     share_prefill: bool = True  # loop: encode each prompt once for its K copies
     compact: bool = True  # loop: drop finished rows from the batch (and their cache rows)
     sampler: str = "cdf"  # loop: "cdf" (inverse CDF, 1 uniform per row) or "multinomial"
+    shared_attention: bool = True  # loop: the K copies attend their prompt's keys as one group
 
 
 _OPTIONS = _DecodeOptions()
@@ -157,7 +162,8 @@ class _SlabLayer(DynamicLayer):
     def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
         self.device = key_states.device
         self.rows = key_states.shape[0]
-        self.k_slab = key_states.new_empty((*key_states.shape[:2], self.max_len, key_states.shape[3]))
+        self.k_slab = key_states.new_empty((*key_states.shape[:2], self.max_len,
+                                            key_states.shape[3]))
         self.v_slab = value_states.new_empty((*value_states.shape[:2], self.max_len,
                                               value_states.shape[3]))
         self.is_initialized = True
@@ -180,7 +186,30 @@ class _SlabLayer(DynamicLayer):
         return self.keys, self.values
 
     def get_seq_length(self) -> int:
-        return self.length
+        return self.prefix_len + self.length
+
+    prefix_len = 0  # > 0 after split_prefix: positions held once per prompt in prefix_k / _v
+
+    def split_prefix(self, copies: int, max_new: int) -> None:
+        """Keep the prompts' keys / values once per prompt (`prefix_k`, `prefix_v`: (prompts,
+        heads, width, dim)) and decode into a fresh slab of `copies` rows per prompt; `update`
+        then returns the generated positions only (`_shared_prefix_attention` adds the prefix)."""
+        self.prefix_k = self.k_slab[: self.rows, :, : self.length].contiguous()
+        self.prefix_v = self.v_slab[: self.rows, :, : self.length].contiguous()
+        self.prefix_len, self.prompts = self.length, self.rows
+        self.rows, self.length, self.max_len = self.rows * copies, 0, max_new
+        self.k_slab = self.k_slab.new_empty((self.rows, self.k_slab.shape[1], max_new,
+                                             self.k_slab.shape[3]))
+        self.v_slab = self.v_slab.new_empty((self.rows, self.v_slab.shape[1], max_new,
+                                             self.v_slab.shape[3]))
+        self._views()
+
+    def move_prefixes(self, dst: torch.Tensor, src: torch.Tensor, prompts: int) -> None:
+        """Prompts `src` overwrite prompts `dst`; the first `prompts` prompts remain."""
+        if len(dst):
+            self.prefix_k[dst] = self.prefix_k[src]
+            self.prefix_v[dst] = self.prefix_v[src]
+        self.prompts = prompts
 
     def batch_repeat_interleave(self, repeats: int) -> None:
         """Row r becomes rows r*repeats .. r*repeats + repeats - 1 (copies of one prefill)."""
@@ -299,6 +328,97 @@ def _sample_inverse_cdf(logits: torch.Tensor, temperature: float) -> torch.Tenso
     return (j * _CDF_BLOCK + i).squeeze(1)
 
 
+_SHARED_ATTN = "elad_shared_prefix"
+
+
+@dataclass
+class _SharedPrefix:
+    """What `_shared_prefix_attention` reads during one `_decode_loop` call.
+
+    group / copy: prompt (row of the prefix slabs) and copy index of each batch row.
+    calls / unsupported: checked after the prefill (which goes to SDPA): every layer came
+    through the attention interface, and none uses a feature the decode path lacks.
+    """
+
+    layers: list[Any]
+    copies: int
+    group: torch.Tensor | None = None
+    copy: torch.Tensor | None = None
+    active: bool = False
+    calls: int = 0
+    unsupported: bool = False
+
+
+_SHARED: contextvars.ContextVar[_SharedPrefix | None] = contextvars.ContextVar(_SHARED_ATTN,
+                                                                              default=None)
+
+
+def _shared_prefix_attention(module: Any, query: torch.Tensor, key: torch.Tensor,
+                             value: torch.Tensor, attention_mask: torch.Tensor | None,
+                             dropout: float = 0.0, scaling: float | None = None, **kwargs: Any):
+    """Decode-step attention where the K copies of a prompt share its cached keys / values.
+
+    The copies' queries attend the prompt's keys as one group (K x query heads per key head:
+    one (K*g x dim) @ (dim x width) product per prompt and key head instead of K (g x dim) ones
+    each reading the same keys), and each row's own generated positions (`key` / `value` as
+    the `_SlabLayer` returns them) separately; one softmax over both. The same attention as
+    SDPA over the concatenated cache, computed in another order (float32 softmax). Prefill
+    (more than one query position) and anything outside `_decode_loop` go to SDPA.
+    """
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    ctx = _SHARED.get()
+    if ctx is None or not ctx.active or query.shape[2] != 1:
+        if ctx is not None:
+            ctx.calls += 1
+            ctx.unsupported |= (kwargs.get("softcap") is not None
+                                or kwargs.get("sliding_window") is not None
+                                or kwargs.get("position_bias") is not None
+                                or getattr(module, "sinks", None) is not None
+                                or not isinstance(getattr(module, "layer_idx", None), int))
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
+                                      scaling=scaling, **kwargs)
+    layer = ctx.layers[module.layer_idx]
+    rows, heads, _, dim = query.shape
+    kp, vp = layer.prefix_k[: layer.prompts], layer.prefix_v[: layer.prompts]
+    prompts, kv_heads, width, _ = kp.shape
+    g, k = heads // kv_heads, ctx.copies
+    q = query.reshape(rows, kv_heads, g, dim)
+    slot = ctx.group * k + ctx.copy
+
+    def grouped(x: torch.Tensor) -> torch.Tensor:  # (rows, kv, g, n) -> (prompts*kv, k*g, n)
+        full = x.new_zeros((prompts * k, kv_heads, g, x.shape[-1]))
+        full[slot] = x
+        return full.view(prompts, k, kv_heads, g, -1).transpose(1, 2).reshape(
+            prompts * kv_heads, k * g, -1)
+
+    def per_row(x: torch.Tensor) -> torch.Tensor:  # inverse of grouped
+        return x.view(prompts, kv_heads, k, g, -1).transpose(1, 2).reshape(
+            prompts * k, kv_heads, g, -1)[slot]
+
+    scores = torch.cat([
+        per_row(torch.bmm(grouped(q), kp.view(prompts * kv_heads, width, dim).transpose(1, 2))),
+        torch.matmul(q, key.transpose(-1, -2)),
+    ], dim=-1).float() * (scaling if scaling is not None else dim ** -0.5)
+    if attention_mask is not None:
+        if attention_mask.dtype == torch.bool:
+            scores = scores.masked_fill(~attention_mask, float("-inf"))
+        else:
+            scores = scores + attention_mask
+    probs = scores.softmax(-1).to(value.dtype)
+    out = per_row(torch.bmm(grouped(probs[..., :width]), vp.view(prompts * kv_heads, width, dim)))
+    out = out + torch.matmul(probs[..., width:], value)
+    return out.reshape(rows, heads, 1, dim).transpose(1, 2).contiguous(), None
+
+
+def _register_shared_attention() -> None:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    AttentionInterface.register(_SHARED_ATTN, _shared_prefix_attention)
+    AttentionMaskInterface.register(_SHARED_ATTN, sdpa_mask)  # the masks SDPA gets
+
+
 def _decode_loop(
     model: Any, tok: Any, rows: list[list[int]], copies: int, gen_kwargs: dict[str, Any],
     logprobs: bool, stop_on_answer_line: bool,
@@ -308,6 +428,9 @@ def _decode_loop(
     - The prompts are encoded once and their cache rows repeated for the K copies
       (`share_prefill`): prefill was as costly as decoding for K = 4.
     - Keys / values live in `_SlabLayer`s: no per-token copy, attention over filled positions.
+    - With K copies and SDPA attention, a prompt's keys / values are kept once and its copies
+      attend them as one group (`_shared_prefix_attention`, `shared_attention`): decode
+      attention read every copy's prompt keys separately, ~40% of a step at batch 64.
     - A finished row leaves the batch at once (`compact`): its slot is filled by the last
       live row (only those rows' cache moves), so steps cost what the live rows need.
     - Next tokens and log-probs come from `_next_tokens` on each step's logits: no stored
@@ -320,7 +443,6 @@ def _decode_loop(
     max_new = int(gen_kwargs["max_new_tokens"])
     temperature = gen_kwargs.get("temperature", 1.0) if gen_kwargs.get("do_sample") else None
     eos_list = sorted(_eos_ids(model, tok))
-    eos = torch.tensor(eos_list, device=dev)
     share = copies if _OPTIONS.share_prefill else 1
     if share == 1 and copies > 1:
         rows = [r for r in rows for _ in range(copies)]
@@ -333,14 +455,50 @@ def _decode_loop(
         return model(input_ids=x, attention_mask=m, position_ids=p, cache=cache, use_cache=True,
                      logits_to_keep=keep).logits[:, -1]
 
+    ctx = None
+    own_attn = model.config._attn_implementation
+    if _OPTIONS.shared_attention and share > 1 and own_attn == "sdpa":
+        _register_shared_attention()
+        ctx = _SharedPrefix(cache.layers, share)
+    token = _SHARED.set(ctx)
+    try:
+        if ctx is not None:
+            model.config._attn_implementation = _SHARED_ATTN
+        return _decode_steps(forward, cache, ctx, ids, mask, pos, share, max_new, temperature,
+                             logprobs, eos_list, stop_on_answer_line, model, tok, n_layers)
+    finally:
+        model.config._attn_implementation = own_attn
+        _SHARED.reset(token)
+
+
+def _decode_steps(forward: Any, cache: Any, ctx: _SharedPrefix | None, ids: torch.Tensor,
+                  mask: torch.Tensor, pos: torch.Tensor, share: int, max_new: int,
+                  temperature: float | None, logprobs: bool, eos_list: list[int],
+                  stop_on_answer_line: bool, model: Any, tok: Any, n_layers: int
+                  ) -> list[_Decoded]:
+    """`_decode_loop`'s prefill and steps (with `ctx`: shared-prefix attention when the
+    prefill showed every layer can use it)."""
+    dev = ids.device
+    eos = torch.tensor(eos_list, device=dev)
     # the last position as an index tensor, not `logits_to_keep=1`: the slice of a longer
     # prompt is a non-contiguous (rows, 1, hidden) view, and a bf16 linear on it broadcast the
     # whole output matrix per row on CPU (2 s instead of 12 ms for 16 rows, measured here)
     logits = forward(ids, mask, pos, torch.tensor([ids.shape[1] - 1], device=dev))
     pos = pos[:, -1:]
+    if ctx is not None and (ctx.unsupported or ctx.calls != n_layers):
+        model.config._attn_implementation = "sdpa"  # plain slabs for this call
+        ctx = None
     if share > 1:
-        for layer in cache.layers:
-            layer.batch_repeat_interleave(share)
+        if ctx is not None:
+            for layer in cache.layers:
+                layer.split_prefix(share, max_new)
+            prompts = ids.shape[0]
+            ctx.group = torch.arange(prompts, device=dev).repeat_interleave(share)
+            ctx.copy = torch.arange(share, device=dev).repeat(prompts)
+            ctx.active = True
+        else:
+            for layer in cache.layers:
+                layer.batch_repeat_interleave(share)
         logits, mask, pos = (t.repeat_interleave(share, dim=0) for t in (logits, mask, pos))
     n = logits.shape[0]
     slot = torch.arange(n, device=dev)  # output row of each batch row
@@ -370,6 +528,9 @@ def _decode_loop(
             order[dst] = src
             slot, mask, pos, nxt = slot[order], mask[order], pos[order], nxt[order]
             live = live[order]
+            if ctx is not None:
+                ctx.group, ctx.copy = ctx.group[order], ctx.copy[order]
+                _drop_finished_prompts(ctx)
         elif not _OPTIONS.compact:
             live = ~done
         mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
@@ -378,7 +539,26 @@ def _decode_loop(
     return _cut_at_eos(out.tolist(), None if lps is None else lps.tolist(), set(eos_list))
 
 
-def _cut_at_eos(new: list[list[int]], lps: list[list[float]] | None, eos: set[int]) -> list[_Decoded]:
+def _drop_finished_prompts(ctx: _SharedPrefix) -> None:
+    """Prompts none of whose copies decode any more leave the prefix slabs (the last live
+    prompts fill their places), so the grouped attention reads only live prompts' keys."""
+    prompts = ctx.layers[0].prompts
+    used = torch.zeros(prompts, dtype=torch.bool, device=ctx.group.device)
+    used[ctx.group] = True
+    keep = int(used.sum())
+    if keep == prompts:
+        return
+    dst = (~used[:keep]).nonzero().squeeze(1)
+    src = used[keep:].nonzero().squeeze(1) + keep
+    for layer in ctx.layers:
+        layer.move_prefixes(dst, src, keep)
+    remap = torch.arange(prompts, device=used.device)
+    remap[src] = dst
+    ctx.group = remap[ctx.group]
+
+
+def _cut_at_eos(new: list[list[int]], lps: list[list[float]] | None, eos: set[int]
+                ) -> list[_Decoded]:
     decoded = []
     for r, ids in enumerate(new):
         cut = next((j for j, t in enumerate(ids) if t in eos), None)

@@ -89,7 +89,8 @@ def test_cot_without_an_answer_gets_one_answer_turn(server, examples):
         ("ok", e.answer, ANSWER_TURN_RULE, 2) for e in examples]
     # the target: the reply's steps (it had no answer line) and the answer turn's answer
     assert anns[0].target == prompts.student_target(
-        "Let me work through this.\n" + examples[0].rationale, examples[0].answer)
+        "Let me work through this.\n" + examples[0].rationale
+        + "\nPutting it together, the total is", examples[0].answer)
     rows = read_request_log(server.log_path)[before:]
     assert sorted(r["mode"] for r in rows) == ["answer_turn"] * 4 + ["cot"] * 4
     # both calls are paid and counted on the annotation
@@ -101,8 +102,8 @@ def test_cot_without_an_answer_gets_one_answer_turn(server, examples):
 def test_auto_is_off_for_the_oracle(server, examples):
     client = TeacherClient("openai/oracle", api_base=server.api_base)
     anns = annotate_batch(client, "cot", _reqs(examples[:1]))  # answer_turn "auto"
-    # no answer turn: only the reply reader's flexible guess (the last number) is left
-    assert (anns[0].n_requests, anns[0].answer_rule) == (1, "flexible")
+    # no answer turn: the reply (cut off before its answer) stays unread, nothing is guessed
+    assert (anns[0].n_requests, anns[0].answer_rule, anns[0].answer) == (1, None, None)
 
 
 def test_answer_turn_is_journaled_and_cached(server, examples, tmp_path):

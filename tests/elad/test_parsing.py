@@ -128,6 +128,11 @@ def test_protocol_echoes_are_not_answers(reply, expected):
     ("So 6 / 2 = 3 pieces.\n\nLet's re-arrange them to check.", "number", None),  # more work announced
     ("So far 6 / 2 = 3 pieces. Next, we multiply 3 by 4.", "number", None),
     ("To find it, we compute 1.1 * 1.", "number", None),  # ends on an expression to work out
+    ("Now, we can calculate the height: h = 6 + 1 = 7.", "number", "7"),  # worked out: read
+    ("Then 6 * 4 = 24, and 24 *", "number", None),  # "*" here is an operator, not markup
+    ("So she makes **$18**", "number", "18"),  # closing markup closes the reply
+    ("12.11 (2+32)", "number", "12.11"),  # operands of an expression are not results
+    ("A petite breakfast [B].", "option", "B"),
     ("So it is the bank, (A).", "option", "A"),
     ("It could be (C) market or (D) train station.", "option", None),  # a hedge states none
     ("(A) bank (B) library (C) mall", "option", None),  # the choices copied

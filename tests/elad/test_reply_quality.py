@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from elad_core.elad.parsing import extract_answer
+from elad_core.elad.parsing import STRICT_RULES, extract_answer
 from elad_core.elad.records import Annotation
 from elad_core.elad.reply_quality import raw_excerpt, reply_quality, unusable_stop
 from elad_core.teacher.oracle.styles import write_solution
@@ -25,6 +25,15 @@ def test_reply_quality_counts_unusable_spend_and_agreement():
     assert q["teacher_gold_agreement"] == 0.5  # 1 of the 2 usable replies with gold
     assert q["unusable_teacher_tokens"] == 30 and q["unusable_cost_usd"] == 0.03
     assert reply_quality([])["teacher_usable_rate"] is None
+
+
+def test_reply_quality_reports_each_rules_share_of_the_usable_replies():
+    from dataclasses import replace
+
+    anns = [replace(_ann("a", "ok"), answer_rule="hash"), replace(_ann("b", "ok"), answer_rule="hash"),
+            replace(_ann("c", "ok"), answer_rule="answer_turn"), _ann("d", "ok"),
+            _ann("e", "unparsable")]
+    assert reply_quality(anns)["answer_rules"] == {"answer_turn": 0.25, "hash": 0.5, "none": 0.25}
 
 
 @pytest.mark.parametrize(("statuses", "fraction", "stops"), [
@@ -54,6 +63,9 @@ def test_real_styles_are_read_by_the_parser_and_no_answer_is_not(qid):
     real = write_solution(steps, "72", qid, "real")
     assert "####" not in real
     assert extract_answer(real, "number")[0] == "72"
-    assert extract_answer(write_solution(steps, "72", qid, "no_answer"), "number")[0] != "72"
+    # no answer is *stated*: only the flexible rule (lm-eval's last-number reading, which the
+    # annotators treat as unread and follow with an answer turn) finds the last result
+    answer, rule = extract_answer(write_solution(steps, "72", qid, "no_answer"), "number")
+    assert answer != "72" or rule not in STRICT_RULES
     with pytest.raises(ValueError):
         write_solution(steps, "72", qid, "bogus")

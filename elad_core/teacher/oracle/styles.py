@@ -23,7 +23,9 @@ def write_solution(steps: list[str], answer: str, question_id: str, style: str) 
     if style == "oracle":  # (the judge writes this one with prompts.student_target)
         return "\n".join([*steps, f"#### {answer}"])
     if style == "no_answer":
-        return "Let me work through this.\n" + "\n".join(steps)
+        # cut off before the answer (a truncating endpoint): even lm-eval's flexible reading
+        # of the last number would take an intermediate result, so the reader takes none
+        return "Let me work through this.\n" + "\n".join(steps) + "\nPutting it together, the total is"
     if style != "real":
         raise ValueError(f"unknown oracle reply style {style!r}; choose one of {STYLES}")
     layout = int(hashlib.sha1(question_id.encode()).hexdigest(), 16) % 4
