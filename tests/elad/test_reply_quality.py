@@ -69,3 +69,32 @@ def test_real_styles_are_read_by_the_parser_and_no_answer_is_not(qid):
     assert answer != "72" or rule not in STRICT_RULES
     with pytest.raises(ValueError):
         write_solution(steps, "72", qid, "bogus")
+
+
+# (family, steps, stated answer, question): a teacher in real layouts, every answer family
+FAMILIES = [
+    ("number", ["Natalia sold 48/2 = 24 clips in May.", "She sold 48 + 24 = 72 clips in all."],
+     "72", "Natalia sold clips to 48 of her friends in April, and half as many in May. How many?"),
+    ("option", ["A revolving door lets people through while keeping air in.",
+                "Banks use them as a security measure."], "C",
+     "Where is a revolving door convenient? (A) bank (B) library (C) security measure (D) mall"),
+    ("label", ["The premise says a man plays a guitar on stage.",
+               "The hypothesis says a man performs music, which the premise shows."],
+     "entailment", "Premise: A man plays a guitar on stage. Hypothesis: A man performs music."),
+    ("yesno", ["An hourglass needs gravity to move its sand.",
+               "In orbit there is no felt gravity, so the sand would not fall."], "no",
+     "Would an hourglass work in orbit?"),
+]
+
+
+@pytest.mark.parametrize("family,steps,answer,question", FAMILIES, ids=[f[0] for f in FAMILIES])
+def test_a_teacher_in_real_layouts_is_read_in_every_family(family, steps, answer, question):
+    """Issue #22: a run whose teacher writes real layouts trains on >= 95% of its CoT replies in
+    every family (tests/flows/test_real_teachers_and_data.py runs it end to end for numbers)."""
+    qids = [f"q{i}" for i in range(40)]  # every layout of `real` several times
+    read = [extract_answer(write_solution(steps, answer, q, "real"), family, question=question)[0]
+            for q in qids]
+    assert sum(r == answer for r in read) / len(read) >= 0.95, read
+    none = [extract_answer(write_solution(steps, answer, q, "no_answer"), family,
+                           question=question)[0] for q in qids]
+    assert none.count(answer) == 0, none
