@@ -36,8 +36,9 @@ ANNOTATORS = ("cot", "clear", "clear_single")
 def gsm8k_examples(n: int) -> list:
     """The first n rows of the embedded GSM8K train split, as Examples."""
     from elad_core.elad.data import resolve_split
-    from elad_core.elad.parsing import normalize_answer, split_rationale
-    from elad_core.elad.records import Example
+    from elad_core.explanations.answers import normalize_answer
+    from elad_core.explanations.steps import split_rationale
+    from elad_core.explanations.records import Example
 
     out = []
     with resolve_split("gsm8k", "train").open(encoding="utf-8") as f:
@@ -61,7 +62,7 @@ def sample(args, examples: list) -> list[dict]:
         print(f"{path} lacks some questions; sampling again", file=sys.stderr)
     import torch
 
-    from elad_core.elad import prompts
+    from elad_core.explanations.prompt import chat_prompt_template
     from elad_core.student.catalog import resolve_student
     from elad_core.student.model import load_student
     from elad_core.student.sampling import sample_explanations
@@ -70,7 +71,7 @@ def sample(args, examples: list) -> list[dict]:
     model, tok = load_student(resolve_student(args.model).path, device=args.device)
     kwargs = {}
     if args.format == "chat":
-        kwargs["template"] = prompts.chat_prompt_template(tok)
+        kwargs["template"] = chat_prompt_template(tok)
     t0 = time.perf_counter()
     samples = sample_explanations(model, tok, [e.id for e in examples],
                                   [e.question for e in examples], k=1,
@@ -121,7 +122,7 @@ def estimates(examples: list, results: dict) -> dict:
     """Budget estimates against spend, per annotator: a priori (no round measured; and, for
     clear / clear_single, after a measured cot round where the Estimator uses one) and
     measured (the first half of the questions as an earlier round of the same annotator)."""
-    from elad_core.budget import estimator_for
+    from elad_core.elad.cost import estimator_for
     from elad_core.teacher.config import TeacherConfig
 
     cfg = TeacherConfig()
@@ -177,7 +178,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from elad_core.elad.annotators import AnnotationRequest
     from elad_core.teacher.client import TeacherClient
-    from elad_core.teacher.oracle.judge import OracleJudge
+    from elad_core.elad.oracle_judge import OracleJudge
     from elad_core.teacher.oracle.server import OracleServer
 
     examples = gsm8k_examples(args.n)

@@ -2,7 +2,7 @@
 
 For every task × k × seed, all through the `evokd_distillation` flow, the oracle teacher
 (a SIMULATION of an LLM: it hands out real held-out texts from a labelled reserve pool and
-labels from gold, see elad_core/teacher/oracle/evokd.py — its numbers are not a real LLM's) and the
+labels from gold, see elad_core/evokd/oracle_judge.py — its numbers are not a real LLM's) and the
 MiniLM-L6 student with LoRA:
 
 1. kshot  — round 0 only: the student trained on the k-shot seeds, no teacher. Its adapter

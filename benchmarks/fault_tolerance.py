@@ -41,11 +41,11 @@ for _k, _v in {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1",
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from elad_core.elad.data import load_examples  # noqa: E402
-from elad_core.elad.parsing import split_steps  # noqa: E402
+from elad_core.explanations.steps import split_steps  # noqa: E402
 from elad_core.elad.prompts import PROMPT_VERSION  # noqa: E402
 from elad_core.files import read_parquet  # noqa: E402
 from elad_core.teacher.config import TeacherConfig  # noqa: E402
-from elad_core.teacher.oracle.judge import OracleJudge  # noqa: E402
+from elad_core.elad.oracle_judge import OracleJudge  # noqa: E402
 from elad_core.teacher.oracle.server import (  # noqa: E402
     FaultConfig,
     OracleServer,

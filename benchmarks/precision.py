@@ -25,7 +25,7 @@ import torch  # noqa: E402
 
 import flows  # noqa: E402,F401  (offline environment defaults)
 from elad_core.elad.data import load_examples  # noqa: E402
-from elad_core.elad.prompts import student_prompt, student_target  # noqa: E402
+from elad_core.explanations.prompt import student_prompt, student_target  # noqa: E402
 from elad_core.student.config import EmbeddedStudentConfig, TrainConfig  # noqa: E402
 from elad_core.student.embedded import build_embedded_student  # noqa: E402
 from elad_core.student.precision import native_bf16, use_bf16  # noqa: E402

@@ -59,7 +59,7 @@ from elad_core.elad.loaders import (  # noqa: E402
     load_esnli,
     load_strategyqa,
 )
-from elad_core.elad.parsing import normalize_answer  # noqa: E402
+from elad_core.explanations.answers import normalize_answer  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "datasets"
 STYLES = ("cot", "step_by_step", "answer_is", "plain")
@@ -215,7 +215,7 @@ def propose_label(reply: str, family: str) -> tuple[str | None, str]:
 def review_queue(path: Path, seed: int, sample: int = 60) -> None:
     """Print, for labelling by eye, the replies where propose_label and the reader differ, then
     a seeded random sample of the others (each with its last 600 characters)."""
-    from elad_core.elad.answers import extract_answer
+    from elad_core.explanations.answers import extract_answer
 
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     differ, agree = [], []
@@ -267,7 +267,7 @@ def lm_eval_value(filtered: str) -> str | None:
 def report(path: Path) -> dict:
     """Counts per family and rule on the labelled corpus, the contract figures, and the
     agreement with lm-evaluation-harness's GSM8K filters on the number replies."""
-    from elad_core.elad.answers import extract_answer
+    from elad_core.explanations.answers import extract_answer
 
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     out: dict = {"replies": len(rows), "families": {}, "lm_eval": {}}

@@ -247,11 +247,11 @@ def product_run(config):
     """What flows/elad/loop.py does before its rounds: pre-flight, the data and the student
     base (cached tasks), the teacher endpoint (the oracle, for as long as the block runs).
     Yields (RoundState, the pool's Examples, the budget Estimator)."""
-    from elad_core.budget import estimator_for, gold_solutions
+    from elad_core.elad.cost import estimator_for, gold_solutions
     from elad_core.elad.preflight import preflight
     from elad_core.refs import RoundState
     from elad_core.teacher.endpoint import teacher_endpoint
-    from elad_core.teacher.oracle.judge import OracleJudge
+    from elad_core.elad.oracle_judge import OracleJudge
     from flows.elad.loop import prepare_run
 
     run_dir = config.run_dir.resolve()

@@ -44,7 +44,7 @@ import benchmarks._common  # noqa: E402,F401  (offline environment, checkout on 
 
 import torch  # noqa: E402
 
-from elad_core.elad.prompts import chat_prompt_template  # noqa: E402
+from elad_core.explanations.prompt import chat_prompt_template  # noqa: E402
 from elad_core.student import sampling  # noqa: E402
 from elad_core.student.catalog import resolve_student  # noqa: E402
 from elad_core.student.model import load_causal_lm, load_tokenizer  # noqa: E402

@@ -262,7 +262,7 @@ def sampling(run: dict, quick: bool) -> dict:
 def _serve(port_q, latency_s: float, log: str) -> None:
     """Child process: the oracle teacher on a free loopback port until SIGTERM."""
     from elad_core.elad.data import load_examples
-    from elad_core.teacher.oracle.judge import OracleJudge
+    from elad_core.elad.oracle_judge import OracleJudge
     from elad_core.teacher.oracle.server import FaultConfig, OracleServer
 
     server = OracleServer(OracleJudge(load_examples("gsm8k", "train")),
@@ -387,8 +387,8 @@ def scale(run: dict, root: Path, quick: bool) -> dict:
 def _select_and_merge(base_samples, n: int, folder: Path, shard_q: int) -> dict:
     """Best-of-3 seconds of merging n questions' sample + probe shards and of EGSS scoring +
     selection, on samples and probes replicated (new ids) from `base_samples`."""
-    from elad_core.elad.parsing import split_steps
-    from elad_core.elad.records import Probe, Sample, to_rows
+    from elad_core.explanations.steps import split_steps
+    from elad_core.explanations.records import Probe, Sample, to_rows
     from elad_core.files import hash_file, write_parquet
     from tasks.elad.selection import merge_shards, score_and_select
 

@@ -10,11 +10,14 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from elad_core.errors import DataError
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
@@ -89,3 +92,30 @@ def read_json_lines(path: Path) -> list[dict]:
         except json.JSONDecodeError:
             continue
     return rows
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[str, dict]]:
+    """("file:line", row) for each line of a JSONL file of objects (row i is line i).
+
+    Raises DataError naming file:line on a missing file, non-UTF-8 bytes, an empty line,
+    invalid JSON or a line that is not an object.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            where = f"{path}:{lineno}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{where}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+            if not line.strip():
+                raise DataError(f"{where}: empty line")
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{where}: not valid JSON: {exc.msg}") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{where}: expected a JSON object")
+            yield where, row

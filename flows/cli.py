@@ -271,7 +271,8 @@ def plan(
     overrides = {"run_name": run_name, "runs_dir": runs_dir,
                  "max_teacher_tokens": max_teacher_tokens, "max_cost_usd": max_cost_usd}
     try:
-        from elad_core.budget import estimator_for, plan_rounds, read_history
+        from elad_core.elad.cost import estimator_for, plan_rounds
+        from elad_core.budget import read_history
         from elad_core.elad.preflight import pool_questions
 
         cfg = load_config(config, overrides)
@@ -320,7 +321,7 @@ def teacher_server(
     """Serve the oracle teacher (an offline test double answering from gold rationales)."""
     try:
         from elad_core.elad.data import load_examples
-        from elad_core.teacher.oracle.judge import OracleJudge
+        from elad_core.elad.oracle_judge import OracleJudge
         from elad_core.teacher.oracle.server import FaultConfig, serve_forever
 
         examples = [e for s in splits.split(",") for e in load_examples(dataset, s.strip())]

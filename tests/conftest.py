@@ -79,8 +79,8 @@ def gsm8k_examples(n: int = 50) -> list:
     import json
 
     from elad_core import SHIPPED_DATA
-    from elad_core.elad.parsing import split_rationale
-    from elad_core.elad.records import Example
+    from elad_core.explanations.steps import split_rationale
+    from elad_core.explanations.records import Example
 
     lines = (SHIPPED_DATA / "gsm8k" / "train.jsonl").read_text(encoding="utf-8").splitlines()
     out = []
@@ -92,7 +92,7 @@ def gsm8k_examples(n: int = 50) -> list:
 
 def student_pair(ex) -> tuple[str, str]:
     """(prompt, target) of an Example as the student trains on it."""
-    from elad_core.elad.prompts import student_prompt, student_target
+    from elad_core.explanations.prompt import student_prompt, student_target
 
     return student_prompt(ex.question), student_target(ex.rationale, ex.answer)
 

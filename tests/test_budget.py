@@ -10,20 +10,15 @@ import yaml
 from conftest import tiny_config
 from typer.testing import CliRunner
 
-from elad_core.budget import (
-    BATCH_MARGIN,
+from elad_core.budget import BATCH_MARGIN, BatchGate, Budget, Usage, batch_refusal, round_refusal
+from elad_core.elad.cost import (
     CLEAR_PROMPT_EXTRA,
+    Estimator,
     JSON_TOKENS,
     SINGLE_PROMPT_EXTRA,
     STUDENT_TOKENS,
     VERDICT_TOKENS,
-    BatchGate,
-    Budget,
-    Estimator,
-    Usage,
-    batch_refusal,
     plan_rounds,
-    round_refusal,
     round_sizes,
 )
 from elad_core.elad.config import RunConfig
@@ -104,7 +99,7 @@ def test_round_and_batch_refusals():
 def test_a_round_run_on_its_own_builds_its_budget_state(tmp_path):
     """distill_round without the loop's budget state (issue #14) builds it from the run
     folder's manifests, so its batches are still checked against the budgets."""
-    from elad_core.elad.records import Example
+    from elad_core.explanations.records import Example
     from elad_core.refs import DataRefs, RoundState, StudentRef
     from flows.elad.budget import budget_from_run_folder
 
@@ -185,7 +180,7 @@ def test_budget_smaller_than_one_round_stops_before_the_first_teacher_call(
 
 def test_a_dollar_budget_needs_prices():
     from elad_core.elad.config import load_config
-    from elad_core.elad.preflight import check_teacher
+    from elad_core.teacher.preflight import check_teacher
     from elad_core.errors import ConfigError
 
     unpriced = {"teacher.model": "openai/my-local-vllm", "max_cost_usd": 1.0}

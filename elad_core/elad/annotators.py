@@ -34,14 +34,11 @@ import re
 from dataclasses import dataclass, replace
 
 from elad_core.elad import prompts
-from elad_core.elad.parsing import (
-    STRICT_RULES,
-    extract_answer,
-    parse_answer,
-    split_steps,
-    teacher_solution,
-)
-from elad_core.elad.records import Annotation
+
+from elad_core.explanations.prompt import ANSWER_CUE, student_target
+from elad_core.explanations.answers import STRICT_RULES, extract_answer, parse_answer
+from elad_core.explanations.steps import split_steps, teacher_solution
+from elad_core.explanations.records import Annotation
 from elad_core.errors import (
     PermanentTeacherError,
     TeacherAuthError,
@@ -291,7 +288,7 @@ def parse_chunk_reply(text: str, n_steps: int) -> tuple[list[str | None], bool, 
         if verdict == "yes":
             rest_lines = rest.splitlines()
             at = next((i for i, line in enumerate(rest_lines)
-                       if line.strip() and not line.strip().startswith(prompts.ANSWER_CUE.strip())),
+                       if line.strip() and not line.strip().startswith(ANSWER_CUE.strip())),
                       None)
             if at is None:
                 return [None], False, rest
@@ -313,7 +310,7 @@ def parse_chunk_reply(text: str, n_steps: int) -> tuple[list[str | None], bool, 
             return own, True, "\n".join([rest, *lines[i + 1:]])
         i += 1
         if not rest and i < len(lines) and lines[i].strip() and _tagged_verdict(lines[i]) is None \
-                and not lines[i].strip().startswith(prompts.ANSWER_CUE.strip()):
+                and not lines[i].strip().startswith(ANSWER_CUE.strip()):
             rest, i = lines[i].strip(), i + 1  # "Step 3: Yes." / "<own version>"
         own.append(rest or None)
     return own, False, "\n".join(lines[i:])
@@ -336,7 +333,7 @@ def judged_steps(explanation: str | None, family: str = "number", max_steps: int
         line = raw.strip()
         if not line:
             continue
-        if line.startswith(prompts.ANSWER_CUE.strip()):
+        if line.startswith(ANSWER_CUE.strip()):
             break
         before, answer, rule = teacher_solution(line, family)
         ends = answer is not None and rule in _EXPLICIT_RULES
@@ -391,7 +388,7 @@ async def annotate_cot(client: TeacherClient, req: AnnotationRequest,
         return dialogue.record(req, "cot", "failed", error=str(exc))
     if answer is None:
         return dialogue.record(req, "cot", "unparsable")
-    target = prompts.student_target("\n".join(steps), answer)
+    target = student_target("\n".join(steps), answer)
     return dialogue.record(req, "cot", "ok", target=target, answer=answer, rule=rule)
 
 
@@ -461,7 +458,7 @@ def _label_answer(req: AnnotationRequest, family: str) -> str | None:
 
 def _ok(dialogue: _Dialogue, req: AnnotationRequest, revised: list[str], steps: list[str],
         answer: str, rule: str | None, error: str = "") -> Annotation:
-    target = prompts.student_target("\n".join(revised + steps), answer)
+    target = student_target("\n".join(revised + steps), answer)
     return dialogue.record(req, "clear", "ok", target=target, answer=answer, accepted=len(revised),
                            error=error, rule=rule)
 
@@ -523,7 +520,7 @@ def parse_clear_single(text: str, n_steps: int, family: str) -> tuple[int, list[
         steps = split_steps(steps)
     if not isinstance(steps, list) or not all(isinstance(x, str) for x in steps):
         return None
-    answer = parse_answer(f"{prompts.ANSWER_CUE}{raw}", family).answer if raw is not None else None
+    answer = parse_answer(f"{ANSWER_CUE}{raw}", family).answer if raw is not None else None
     if answer is None:
         return None
     return accepted, [x.strip() for x in steps if x.strip()], answer
@@ -556,13 +553,13 @@ async def annotate_clear_single(client: TeacherClient, req: AnnotationRequest,
         # no JSON at all: a reply that holds a full solution replaces every student step
         steps, answer, rule = _full_solution(reply.text, family, req.question)
         if answer is not None:
-            target = prompts.student_target("\n".join(steps), answer)
+            target = student_target("\n".join(steps), answer)
             return dialogue.record(req, "clear_single", "ok", target=target, answer=answer,
                                    accepted=0, error=NO_JSON, rule=rule)
     if parsed is None:
         return dialogue.record(req, "clear_single", "unparsable")
     accepted, steps, answer = parsed
-    target = prompts.student_target("\n".join(student_steps[:accepted] + steps), answer)
+    target = student_target("\n".join(student_steps[:accepted] + steps), answer)
     return dialogue.record(req, "clear_single", "ok", target=target, answer=answer,
                            accepted=accepted)
 

@@ -9,15 +9,15 @@ row is a DataError naming file, line and field; nothing is skipped silently.
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Iterator
 from pathlib import Path
 
 from elad_core import SHIPPED_DATA
 from elad_core.elad.duplicates import DuplicateReport, merge_duplicates
-from elad_core.elad.parsing import normalize_answer, split_rationale
-from elad_core.elad.records import Example
+from elad_core.explanations.answers import normalize_answer
+from elad_core.explanations.steps import split_rationale
+from elad_core.explanations.records import Example
 from elad_core.errors import DataError
+from elad_core.files import iter_jsonl
 from elad_core.seeds import seeded_subset
 
 EMBEDDED_DIR = SHIPPED_DATA
@@ -57,33 +57,6 @@ def source_fingerprint(dataset: str, splits: list[str]) -> dict[str, str]:
         path = resolve_split(dataset, split)
         out[split] = hash_file(path) if path is not None and path.is_file() else f"hub:{dataset}"
     return out
-
-
-def iter_jsonl(path: Path) -> Iterator[tuple[str, dict]]:
-    """("file:line", row) for each line of a JSONL file of objects (row i is line i).
-
-    Raises DataError naming file:line on a missing file, non-UTF-8 bytes, an empty line,
-    invalid JSON or a line that is not an object.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    with path.open("rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            where = f"{path}:{lineno}"
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise DataError(f"{where}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
-            if not line.strip():
-                raise DataError(f"{where}: empty line")
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{where}: not valid JSON: {exc.msg}") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{where}: expected a JSON object")
-            yield where, row
 
 
 def _read_jsonl(path: Path) -> list[dict]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from elad_core.elad.records import Example
+from elad_core.explanations.records import Example
 from elad_core.errors import DataError
 
 POLICIES = ("error", "first", "drop")

@@ -13,10 +13,11 @@ import json
 from pathlib import Path
 
 from elad_core import SHIPPED_DATA
-from elad_core.elad.data import iter_jsonl, load_examples_report, question_id, source_fingerprint
+from elad_core.files import iter_jsonl
+from elad_core.elad.data import load_examples_report, question_id, source_fingerprint
 from elad_core.elad.duplicates import DuplicateReport, merge_duplicates
-from elad_core.elad.parsing import normalize_answer
-from elad_core.elad.records import Example
+from elad_core.explanations.answers import normalize_answer
+from elad_core.explanations.records import Example
 from elad_core.errors import DataError
 
 ANLI_LABELS = {"e": "entailment", "n": "neutral", "c": "contradiction"}

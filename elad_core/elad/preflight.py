@@ -9,11 +9,10 @@ datasets are left to the data task (checking them would mean downloading them tw
 
 from __future__ import annotations
 
-import os
 from typing import NamedTuple
 
 from elad_core.elad.config import DataConfig, RunConfig
-from elad_core.errors import ConfigError
+from elad_core.teacher.preflight import check_teacher
 
 
 class Source(NamedTuple):
@@ -59,23 +58,6 @@ def check_data(dc: DataConfig, notes: list[str] | None = None) -> dict[str, int]
             if line and notes is not None:
                 notes.append(line)
     return rows
-
-
-def check_teacher(config: RunConfig) -> None:
-    """The teacher's key variable is set when one is named, and a dollar budget has prices
-    to count with. Raises ConfigError."""
-    name = config.teacher.api_key_env
-    if name and not os.environ.get(name):
-        raise ConfigError(f"option 'teacher.api_key_env': environment variable {name} is not "
-                          "set; export it with the provider's API key")
-    if config.max_cost_usd is not None or config.max_round_cost_usd is not None:
-        from elad_core.teacher.pricing import pricing_client
-
-        if pricing_client(config.teacher).price_usd(1e6, 1e6) <= 0:
-            raise ConfigError(
-                f"option 'max_cost_usd': litellm has no price for teacher "
-                f"{config.teacher.model!r}, so dollars cannot be counted; set "
-                "teacher.input_cost_per_1m_usd and teacher.output_cost_per_1m_usd")
 
 
 def preflight(config: RunConfig, notes: list[str] | None = None) -> dict[str, int]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 
-from elad_core.elad.records import Annotation
+from elad_core.explanations.records import Annotation
 
 RAW_SHOWN_CHARS = 160  # of the raw reply quoted in the stop line
 

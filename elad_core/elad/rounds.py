@@ -10,9 +10,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 
 from elad_core.elad.annotators import AnnotationRequest
-from elad_core.elad.parsing import split_steps
-from elad_core.elad.prompts import probe_prompt, student_prompt
-from elad_core.elad.records import Annotation, Probe, Sample
+from elad_core.explanations.steps import split_steps
+from elad_core.explanations.prompt import probe_prompt, student_prompt
+from elad_core.explanations.records import Annotation, Probe, Sample
 from elad_core.elad.reply_quality import reply_quality
 from elad_core.elad.selection_report import gain_per_1k_tokens
 from elad_core.elad.selectors import SelectorInput
@@ -157,7 +157,7 @@ def round_record(*, round_index: int, selector: str, annotator: str, prompt_vers
     stopped for unusable teacher replies (`teacher_stop` says why). shards: the sampling
     shards' results (None in the seed round). Train losses are means of the first / last
     tenth of the steps; the teacher-reply figures are elad_core.elad.reply_quality's;
-    auto_choice: what `selector: auto` chose and why (elad_core.elad.auto), else None;
+    auto_choice: what `selector: auto` chose and why (elad_core.elad.selectors.auto), else None;
     selection: the round's selection report (elad_core.elad.selection_report);
     previous_accuracy: the last round's, for the accuracy gain per 1k teacher tokens;
     student: the round's StudentRef (what `student.model` named, the base folder, the sha256 of

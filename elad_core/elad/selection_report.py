@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from elad_core.elad.records import Annotation, Sample
+from elad_core.explanations.records import Annotation, Sample
 
 
 def majority_answers(samples: list[Sample]) -> dict[str, str | None]:

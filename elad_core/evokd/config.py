@@ -4,7 +4,7 @@ Strict like `elad_core.elad.config` (unknown keys are rejected, every default co
 reuses its `TeacherConfig` and budget fields. The same config loads from YAML, the CLI
 (`elad evokd`) and a deployment. Defaults: e-SNLI 1-shot (the subset shipped in
 elad_core/data/esnli), the packaged MiniLM-L6 student with LoRA, the oracle teacher (a
-SIMULATION of an LLM, `elad_core.teacher.oracle.evokd`).
+SIMULATION of an LLM, `elad_core.evokd.oracle_judge`).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from elad_core import SHIPPED_DATA
-from elad_core.elad.data import iter_jsonl
+from elad_core.files import iter_jsonl
 from elad_core.errors import DataError
 from elad_core.seeds import seeded_subset
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from elad_core.elad.preflight import check_teacher
+from elad_core.teacher.preflight import check_teacher
 from elad_core.errors import ConfigError, DataError
 from elad_core.evokd.config import EvoKDConfig
 from elad_core.evokd.data import prepare_task, split_files, split_path

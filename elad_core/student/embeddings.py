@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from elad_core.elad.prompts import student_prompt
+from elad_core.explanations.prompt import student_prompt
 
 
 def question_embeddings(model: Any, tok: Any, questions: list[str], batch_size: int = 64,

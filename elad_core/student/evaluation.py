@@ -14,8 +14,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from elad_core.elad.parsing import flexible_answer, normalize_answer, parse_answer
-from elad_core.elad.records import Example
+from elad_core.explanations.answers import flexible_answer, normalize_answer, parse_answer
+from elad_core.explanations.records import Example
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def heldout_loss(
     """
     import torch
 
-    from elad_core.elad.prompts import student_prompt, student_target
+    from elad_core.explanations.prompt import student_prompt, student_target
     from elad_core.student.training import collate, encode_examples
 
     pairs = [(student_prompt(e.question, template), student_target(e.rationale, e.answer))

@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from elad_core.elad.parsing import parse_probe_answer
-from elad_core.elad.prompts import ANSWER_CUE
+from elad_core.explanations.steps import parse_probe_answer
+from elad_core.explanations.prompt import ANSWER_CUE
 from elad_core.student.sampling import (
     SampleDtype,
     _decode_model,

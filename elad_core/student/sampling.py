@@ -24,9 +24,9 @@ from tqdm.auto import tqdm
 from transformers import StaticCache, StoppingCriteria, StoppingCriteriaList
 from transformers.cache_utils import DynamicLayer
 
-from elad_core.elad.parsing import ANSWER_MARK, parse_answer
-from elad_core.elad.prompts import student_prompt
-from elad_core.elad.records import Sample
+from elad_core.explanations.answers import ANSWER_MARK, parse_answer
+from elad_core.explanations.prompt import student_prompt
+from elad_core.explanations.records import Sample
 
 
 @dataclass

@@ -20,8 +20,8 @@ def teacher_endpoint(cfg: TeacherConfig, judge_factory: Callable[[], object],
                      request_log: Path | None = None) -> Iterator[str | None]:
     """Yield the api_base to call (None: litellm's provider default).
 
-    judge_factory: () -> the oracle's judge (elad_core.teacher.oracle.judge.OracleJudge for
-    ELAD, elad_core.teacher.oracle.evokd.EvoKDOracleJudge for EvoKD), called only when the
+    judge_factory: () -> the oracle's judge (elad_core.elad.oracle_judge.OracleJudge for
+    ELAD, elad_core.evokd.oracle_judge.EvoKDOracleJudge for EvoKD), called only when the
     oracle is started. request_log: the oracle's JSONL log of requests received.
     """
     if cfg.model != "oracle" or cfg.api_base is not None:

@@ -3,15 +3,8 @@ and the BudgetState the round checks each teacher batch against (elad_core.budge
 
 from __future__ import annotations
 
-from elad_core.budget import (
-    Budget,
-    Estimator,
-    Usage,
-    estimator_for,
-    gold_solutions,
-    read_history,
-    round_refusal,
-)
+from elad_core.budget import Budget, Usage, read_history, round_refusal
+from elad_core.elad.cost import Estimator, estimator_for, gold_solutions
 from elad_core.elad.config import RunConfig
 from elad_core.refs import BudgetState, RoundState
 

@@ -14,14 +14,15 @@ import time
 
 from prefect import flow, get_run_logger
 
-from elad_core.budget import estimator_for, gold_solutions, with_cumulative_tokens
+from elad_core.elad.cost import estimator_for, gold_solutions
+from elad_core.budget import with_cumulative_tokens
 from elad_core.elad.config import RunConfig
 from elad_core.elad.loaders import fingerprint
 from elad_core.elad.preflight import preflight
-from elad_core.elad.records import Example
+from elad_core.explanations.records import Example
 from elad_core.refs import DataRefs, RoundState, StudentRef
 from elad_core.teacher.endpoint import teacher_endpoint
-from elad_core.teacher.oracle.judge import OracleJudge
+from elad_core.elad.oracle_judge import OracleJudge
 from flows.elad.budget import round_budget
 from flows.elad.round import distill_round
 from flows.runners import task_runner

@@ -22,7 +22,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from elad_core.budget import BatchGate, Budget
 from elad_core.elad.config import RunConfig
 from elad_core.elad.prompts import PROMPT_VERSION
-from elad_core.elad.records import Annotation, Sample, from_rows
+from elad_core.explanations.records import Annotation, Sample, from_rows
 from elad_core.elad.reply_quality import raw_excerpt, unusable_stop
 from elad_core.elad.rounds import annotation_requests, chunks, round_record
 from elad_core.elad.selection_report import selection_report

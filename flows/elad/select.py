@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from elad_core.elad.config import RunConfig
-from elad_core.elad.records import Example
+from elad_core.explanations.records import Example
 from elad_core.elad.rounds import chunks
 from elad_core.elad.selectors import make_selector
 from elad_core.refs import RoundState

@@ -22,7 +22,7 @@ from elad_core.evokd.preflight import evokd_preflight
 from elad_core.evokd.records import stop_reason, summary_rows
 from elad_core.files import read_parquet
 from elad_core.teacher.endpoint import teacher_endpoint
-from elad_core.teacher.oracle.evokd import EvoKDOracleJudge
+from elad_core.evokd.oracle_judge import EvoKDOracleJudge
 from elad_core.timing import StepTimer
 from flows.evokd.round import EvoKDRun, examples
 from tasks import in_run

@@ -5,7 +5,7 @@ file keyed on the batch's content, and every reply paid for is journaled before 
 (tasks.teacher.teacher_session), so a CLEAR dialogue resumed after a failed turn or a killed
 process pays no turn twice. Permanent failures are recorded per question (status "failed");
 a rejected API key (401/403) stops the batch. `teacher.processes` > 1 spreads a batch's
-questions over that many worker processes (elad_core.teacher.fanout).
+questions over that many worker processes (elad_core.elad.fanout).
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from elad_core.elad.annotators import AnnotationRequest
-from elad_core.elad.records import Annotation, from_rows, to_rows
+from elad_core.explanations.records import Annotation, from_rows, to_rows
 from elad_core.elad.rounds import mark_teacher_agreement
 from elad_core.errors import TransientTeacherError
 from elad_core.files import hash_file, hash_json, read_parquet, write_parquet
 from elad_core.teacher.config import TeacherConfig
-from elad_core.teacher.fanout import annotate_requests
+from elad_core.elad.fanout import annotate_requests
 from tasks.teacher import teacher_session, teacher_task
 
 # ELAD's own TeacherConfig fields in the cache key of a batch (besides teacher.config.REPLY_FIELDS)

@@ -9,7 +9,7 @@ from prefect import task
 
 from elad_core.elad.data import subset
 from elad_core.elad.loaders import load_split_report
-from elad_core.elad.records import Example, from_rows, to_rows
+from elad_core.explanations.records import Example, from_rows, to_rows
 from elad_core.files import hash_file, read_parquet, write_parquet
 from tasks import CONTENT_CACHE
 

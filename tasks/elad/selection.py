@@ -9,9 +9,9 @@ import numpy as np
 from prefect import task
 
 from elad_core.elad import rounds
-from elad_core.elad.auto import choose_selector
+from elad_core.elad.selectors.auto import choose_selector
 from elad_core.elad.prompts import cot_messages
-from elad_core.elad.records import Probe, Sample, from_rows
+from elad_core.explanations.records import Probe, Sample, from_rows
 from elad_core.elad.selectors import (
     RandomSelector,
     SelectorInput,

@@ -15,8 +15,8 @@ from pathlib import Path
 from prefect import task
 
 from elad_core.elad import rounds
-from elad_core.elad.prompts import FORMAT_TEXTS
-from elad_core.elad.records import Annotation, Probe, Sample, from_rows, to_rows
+from elad_core.explanations.prompt import FORMAT_TEXTS
+from elad_core.explanations.records import Annotation, Probe, Sample, from_rows, to_rows
 from elad_core.files import hash_dir, hash_file, read_parquet, write_json, write_parquet
 from tasks import CONTENT_CACHE
 from tasks.elad.data import read_examples
@@ -42,7 +42,7 @@ def build_student(model: str, embedded_cfg: dict, pool: str, pool_sha: str, seed
     gold rationales: the pool is unlabelled).
     """
     if model != "embedded":
-        from elad_core.elad.prompts import chat_prompt_template
+        from elad_core.explanations.prompt import chat_prompt_template
         from elad_core.student.catalog import resolve_student
         from elad_core.student.model import load_tokenizer
 

@@ -1,6 +1,6 @@
 """Teacher fan-out over worker processes (issue #7): same results as the in-process path.
 
-`elad_core.teacher.fanout.annotate_requests` with processes > 1 must return the very
+`elad_core.elad.fanout.annotate_requests` with processes > 1 must return the very
 annotations (targets, tokens, costs, request counts) the single-process `annotate_batch`
 returns, journal every paid reply once, map errors the same way, and send each request
 once. Real HTTP through litellm against the oracle server (a test double); no timing.
@@ -15,13 +15,14 @@ import pytest
 
 from elad_core.elad.annotators import AnnotationRequest
 from elad_core.elad.data import resolve_split
-from elad_core.elad.parsing import normalize_answer, split_rationale
-from elad_core.elad.records import Example
+from elad_core.explanations.answers import normalize_answer
+from elad_core.explanations.steps import split_rationale
+from elad_core.explanations.records import Example
 from elad_core.errors import TeacherAuthError, TransientTeacherError
 from elad_core.teacher.client import TeacherClient
-from elad_core.teacher.fanout import annotate_requests
+from elad_core.elad.fanout import annotate_requests
 from elad_core.teacher.journal import ReplyJournal
-from elad_core.teacher.oracle.judge import OracleJudge
+from elad_core.elad.oracle_judge import OracleJudge
 from elad_core.teacher.oracle.server import FaultConfig, OracleServer, read_request_log
 
 GSM8K_TRAIN = resolve_split("gsm8k", "train")  # the embedded copy (elad_core/data/gsm8k)
@@ -114,7 +115,7 @@ def test_rejected_key_stops_the_batch_from_a_worker(examples, tmp_path):
 
 
 def test_one_process_or_a_throttle_stays_in_process(examples, tmp_path, monkeypatch):
-    import elad_core.teacher.fanout as tp
+    import elad_core.elad.fanout as tp
 
     monkeypatch.setattr(tp, "_run", lambda jobs: pytest.fail("should not use workers"))
     judge = OracleJudge(examples[:2])

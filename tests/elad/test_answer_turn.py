@@ -16,6 +16,8 @@ import pytest
 from pydantic import ValidationError
 
 from elad_core.elad import prompts
+
+from elad_core.explanations.prompt import student_target
 from elad_core.elad.annotators import (
     ANSWER_TURN_MAX_TOKENS,
     ANSWER_TURN_RULE,
@@ -25,13 +27,14 @@ from elad_core.elad.annotators import (
     resolve_answer_turn,
 )
 from elad_core.elad.data import resolve_split
-from elad_core.elad.parsing import normalize_answer, split_rationale
-from elad_core.elad.records import Example
+from elad_core.explanations.answers import normalize_answer
+from elad_core.explanations.steps import split_rationale
+from elad_core.explanations.records import Example
 from elad_core.errors import PermanentTeacherError
 from elad_core.teacher.client import TeacherClient, TeacherReply
 from elad_core.teacher.config import TeacherConfig
 from elad_core.teacher.journal import ReplyJournal
-from elad_core.teacher.oracle.judge import OracleJudge
+from elad_core.elad.oracle_judge import OracleJudge
 from elad_core.teacher.oracle.server import OracleServer, read_request_log
 
 
@@ -88,7 +91,7 @@ def test_cot_without_an_answer_gets_one_answer_turn(server, examples):
     assert [(a.status, a.answer, a.answer_rule, a.n_requests) for a in anns] == [
         ("ok", e.answer, ANSWER_TURN_RULE, 2) for e in examples]
     # the target: the reply's steps (it had no answer line) and the answer turn's answer
-    assert anns[0].target == prompts.student_target(
+    assert anns[0].target == student_target(
         "Let me work through this.\n" + examples[0].rationale
         + "\nPutting it together, the total is", examples[0].answer)
     rows = read_request_log(server.log_path)[before:]

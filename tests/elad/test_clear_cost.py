@@ -16,8 +16,10 @@ import json
 import pytest
 from conftest import FIXTURES
 
-from elad_core.budget import BatchGate, Budget, Usage, estimator_for, gold_solutions
+from elad_core.budget import BatchGate, Budget, Usage
+from elad_core.elad.cost import estimator_for, gold_solutions
 from elad_core.elad import prompts
+from elad_core.explanations.prompt import student_target
 from elad_core.elad.annotators import (
     AnnotationRequest,
     annotate_batch,
@@ -26,11 +28,12 @@ from elad_core.elad.annotators import (
     parse_chunk_reply,
 )
 from elad_core.elad.data import resolve_split
-from elad_core.elad.parsing import normalize_answer, split_rationale
-from elad_core.elad.records import Example
+from elad_core.explanations.answers import normalize_answer
+from elad_core.explanations.steps import split_rationale
+from elad_core.explanations.records import Example
 from elad_core.teacher.client import TeacherClient, TeacherReply
 from elad_core.teacher.config import TeacherConfig
-from elad_core.teacher.oracle.judge import OracleJudge
+from elad_core.elad.oracle_judge import OracleJudge
 from elad_core.teacher.oracle.server import OracleServer, read_request_log
 
 SMOLLM2 = json.loads((FIXTURES / "smollm2_gsm8k_explanations.json").read_text(encoding="utf-8"))
@@ -121,7 +124,7 @@ def test_clear_judges_a_gold_explanation_in_one_request(server, examples):
     gold = examples[:8]
     reqs = [AnnotationRequest(e.id, e.question, e.rationale, 0) for e in gold]
     anns = annotate_batch(_client(server), "clear", reqs)
-    assert [a.target for a in anns] == [prompts.student_target(e.rationale, e.answer) for e in gold]
+    assert [a.target for a in anns] == [student_target(e.rationale, e.answer) for e in gold]
     assert [a.accepted_steps for a in anns] == [len(e.rationale.split("\n")) for e in gold]
     assert [a.n_requests for a in anns] == [1] * 8
 
@@ -134,7 +137,7 @@ def test_chunks_are_stateless_requests(server, examples):
     req = AnnotationRequest(betty.id, betty.question, betty.rationale, 0)
     ann = asyncio.run(annotate_clear(teacher, req, chunk_steps=2))
     assert (ann.status, ann.accepted_steps, ann.n_requests, ann.target) == (
-        "ok", 3, 2, prompts.student_target(betty.rationale, "5"))
+        "ok", 3, 2, student_target(betty.rationale, "5"))
     first, second = (m for m, _ in teacher.sent)
     # each turn: system + ONE user message; the second carries the accepted steps, numbered on
     assert [m["role"] for m in first] == [m["role"] for m in second] == ["system", "user"]

@@ -12,14 +12,15 @@ import json
 import pytest
 from conftest import FIXTURE_DATA
 
-from elad_core.elad import prompts
+from elad_core.explanations.prompt import student_target
 from elad_core.elad.annotators import AnnotationRequest, annotate_batch, parse_clear_single
 from elad_core.elad.data import resolve_split
 from elad_core.elad.loaders import load_aqua, load_esnli
-from elad_core.elad.parsing import normalize_answer, split_rationale
-from elad_core.elad.records import Example
+from elad_core.explanations.answers import normalize_answer
+from elad_core.explanations.steps import split_rationale
+from elad_core.explanations.records import Example
 from elad_core.teacher.client import TeacherClient
-from elad_core.teacher.oracle.judge import OracleJudge
+from elad_core.elad.oracle_judge import OracleJudge
 from elad_core.teacher.oracle.server import OracleServer
 
 GSM8K_TRAIN = resolve_split("gsm8k", "train")  # the embedded copy (elad_core/data/gsm8k)
@@ -52,7 +53,7 @@ def _client(server) -> TeacherClient:
 
 
 def _target(e: Example) -> str:
-    return prompts.student_target(e.rationale, e.answer)
+    return student_target(e.rationale, e.answer)
 
 
 # ----------------------------------------------------------- reply parsing
@@ -136,7 +137,7 @@ def test_label_task_right_answer_keeps_the_student_reasoning(server, examples, a
     (ann,) = annotate_batch(_client(server), annotator, [req], family="label")
     # the student's answer equals the gold label: every step accepted, answer = gold
     assert (ann.status, ann.accepted_steps, ann.answer) == ("ok", 1, nli.answer)
-    assert ann.target == prompts.student_target(mine, nli.answer)
+    assert ann.target == student_target(mine, nli.answer)
 
 
 @pytest.mark.parametrize("annotator", ["clear", "clear_single"])

@@ -2,15 +2,13 @@
 
 import pytest
 
-from elad_core.elad.parsing import (
+from elad_core.explanations.steps import (
     gsm8k_calculations,
-    normalize_answer,
-    normalize_number,
-    parse_answer,
     parse_probe_answer,
     split_rationale,
     split_steps,
 )
+from elad_core.explanations.answers import normalize_answer, normalize_number, parse_answer
 
 GSM = ("Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n"
        "Natalia sold 48+24 = <<48+24=72>>72 clips altogether in April and May.\n#### 72")
@@ -69,19 +67,19 @@ def test_gsm8k_calculations():
 @pytest.mark.parametrize("text", [GSM, "x\n#### 1,234", "#### 1\n#### 2", "a\n#### $5.50", "#### 72 clips"])
 def test_teacher_extractor_reads_hash_lines_as_parse_answer(text):
     # the oracle teacher's `#### N` replies read the same through the teacher-side extractor
-    from elad_core.elad.parsing import extract_answer
+    from elad_core.explanations.answers import extract_answer
     assert extract_answer(text) == (parse_answer(text).answer, "hash")
 
 
 # ----------------------------------------------------------- the answer reader (issue #22)
 # elad_core/elad/answers.py; the contract over real-model replies is test_real_replies.py.
-from elad_core.elad.parsing import (  # noqa: E402
+from elad_core.explanations.answers import (
     ANSWER_RULES,
     STRICT_RULES,
     extract_answer,
     flexible_answer,
-    teacher_solution,
 )
+from elad_core.explanations.steps import teacher_solution
 
 Q = "Janet has 16 eggs. She eats 3 and bakes with 4. She sells the rest at $2 each. How much does she make?"
 

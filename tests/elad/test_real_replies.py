@@ -40,7 +40,7 @@ from benchmarks.real_replies import (  # noqa: E402
     lm_eval_filter,
     lm_eval_value,
 )
-from elad_core.elad.answers import (  # noqa: E402
+from elad_core.explanations.answers import (
     ANSWER_RULES,
     FAMILIES,
     extract_answer,
@@ -48,7 +48,7 @@ from elad_core.elad.answers import (  # noqa: E402
     flexible_answer,
     parse_answer,
 )
-from elad_core.elad.parsing import teacher_solution  # noqa: E402
+from elad_core.explanations.steps import teacher_solution  # noqa: E402
 
 REAL_PATH = FIXTURES / "real_replies" / "smollm2_135m.jsonl"
 HELDOUT_PATH = FIXTURES / "real_replies" / "smollm2_135m_heldout.jsonl"

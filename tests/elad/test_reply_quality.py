@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from elad_core.elad.parsing import STRICT_RULES, extract_answer
-from elad_core.elad.records import Annotation
+from elad_core.explanations.answers import STRICT_RULES, extract_answer
+from elad_core.explanations.records import Annotation
 from elad_core.elad.reply_quality import raw_excerpt, reply_quality, unusable_stop
 from elad_core.teacher.oracle.styles import write_solution
 

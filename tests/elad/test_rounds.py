@@ -11,12 +11,12 @@ import pytest
 
 from elad_core.elad.annotators import AnnotationRequest
 from elad_core.elad.data import load_examples
-from elad_core.elad.prompts import student_prompt
-from elad_core.elad.records import Annotation, from_rows
+from elad_core.explanations.prompt import student_prompt
+from elad_core.explanations.records import Annotation, from_rows
 from elad_core.elad.rounds import mark_teacher_agreement, training_pairs
 from elad_core.files import read_parquet
 from elad_core.teacher.config import TeacherConfig
-from elad_core.teacher.oracle.judge import OracleJudge
+from elad_core.elad.oracle_judge import OracleJudge
 from elad_core.teacher.oracle.server import FaultConfig, OracleServer
 
 

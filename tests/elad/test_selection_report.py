@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from elad_core.elad.records import Annotation, Sample
+from elad_core.explanations.records import Annotation, Sample
 from elad_core.elad.selection_report import gain_per_1k_tokens, majority_answers, selection_report
 
 

@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 
-from elad_core.elad.records import Example, Sample, to_rows
+from elad_core.explanations.records import Example, Sample, to_rows
 from elad_core.files import read_parquet, write_parquet
 from tasks.elad.selection import choose_auto, interleave, score_and_select
 

@@ -17,7 +17,7 @@ import json
 import pytest
 from conftest import FIXTURES as FIXTURE_ROOT
 
-from elad_core.elad import prompts
+from elad_core.explanations.prompt import student_target
 from elad_core.elad.annotators import (
     NO_JSON,
     PROTOCOL_IGNORED,
@@ -25,18 +25,16 @@ from elad_core.elad.annotators import (
     annotate_batch,
     parse_verdict,
 )
-from elad_core.elad.parsing import (
+from elad_core.explanations.answers import (
     ANSWER_RULES,
     STRICT_RULES,
     clean_markup,
     extract_answer,
     is_answer_line,
     parse_answer,
-    split_rationale,
-    split_steps,
-    teacher_solution,
 )
-from elad_core.elad.records import Annotation, from_rows, to_rows
+from elad_core.explanations.steps import split_rationale, split_steps, teacher_solution
+from elad_core.explanations.records import Annotation, from_rows, to_rows
 from elad_core.files import read_parquet, write_parquet
 from elad_core.teacher.client import TeacherReply
 
@@ -73,7 +71,7 @@ def test_student_format_target_for_every_reply(entry):
     assert answer == entry["answer"]
     if answer is None:
         return
-    target = prompts.student_target("\n".join(steps), answer)
+    target = student_target("\n".join(steps), answer)
     # exactly one answer line, the last one, in the student's format; the student's parser reads it
     assert [line for line in target.splitlines() if line.startswith("####")] == [f"#### {answer}"]
     assert parse_answer(target, entry["family"]).answer == answer
@@ -165,7 +163,7 @@ def test_oracle_replies_parse_as_before():
     gsm = ("Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n"
            "Natalia sold 48+24 = <<48+24=72>>72 clips altogether in April and May.\n#### 72")
     rationale, raw = split_rationale(gsm)
-    for text in (gsm, prompts.student_target(rationale, "72"), "No.\n" + gsm, "#### 1,234",
+    for text in (gsm, student_target(rationale, "72"), "No.\n" + gsm, "#### 1,234",
                  "x\n#### 1\n#### 2", "a\n#### $5.50"):
         steps, answer, rule = teacher_solution(text)
         assert answer == parse_answer(text).answer and rule == "hash"
@@ -185,7 +183,7 @@ def test_oracle_replies_parse_as_before():
 def test_trailing_answer_line_is_dropped_reasoning_kept(reply, steps):
     got, answer, _ = teacher_solution(reply)
     assert (got, answer) == (steps, "42")
-    assert prompts.student_target("\n".join(got), answer) == "\n".join(steps) + "\n#### 42"
+    assert student_target("\n".join(got), answer) == "\n".join(steps) + "\n#### 42"
 
 
 # ----------------------------------------------------------- CLEAR verdicts
@@ -248,7 +246,7 @@ def test_cot_markdown_reply_becomes_student_format():
              "**Answer:** 72\n\nLet me know if you need anything else!")
     ann = _one(ScriptedTeacher(reply), "cot", AnnotationRequest("q", "How many clips?"))
     assert (ann.status, ann.answer, ann.answer_rule) == ("ok", "72", "answer_label")
-    assert ann.target == prompts.student_target(
+    assert ann.target == student_target(
         "Let's solve it.\n1. **May:** 48 / 2 = 24\n2. **Total:** 48 + 24 = 72", "72")
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from elad_core.config_base import ConfigError
-from elad_core.elad.auto import agreement_share, choose_selector
+from elad_core.elad.selectors.auto import agreement_share, choose_selector
 from elad_core.elad.config import load_config
 from elad_core.elad.selectors import (
     EGSS,
@@ -13,7 +13,7 @@ from elad_core.elad.selectors import (
     make_selector,
     select_top,
 )
-from elad_core.elad.typicality import Hybrid, Typical, typicality
+from elad_core.elad.selectors.typicality import Hybrid, Typical, typicality
 
 
 def blobs(sizes, dim=8, seed=0, spread=0.5):

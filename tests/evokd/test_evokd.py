@@ -19,8 +19,8 @@ from elad_core.evokd import data as D
 from elad_core.evokd import prompts
 from elad_core.evokd.data import TaskExample, text_id
 from elad_core.evokd.metrics import classification_metrics, ner_metrics
-from elad_core.teacher.oracle.evokd import EvoKDOracleJudge
-from elad_core.teacher.oracle.judge import UnknownQuestion
+from elad_core.evokd.oracle_judge import EvoKDOracleJudge
+from elad_core.teacher.oracle.judging import UnknownQuestion
 
 FIXTURES = FIXTURE_ROOT / "evokd"
 SST2_DIR = FIXTURES / "sst2"  # SST-2 in its real format, written for the tests

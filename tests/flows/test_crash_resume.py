@@ -24,7 +24,7 @@ from test_resume import _start
 
 from elad_core.elad.data import load_examples
 from elad_core.files import read_parquet
-from elad_core.teacher.oracle.judge import OracleJudge
+from elad_core.elad.oracle_judge import OracleJudge
 from elad_core.teacher.oracle.server import (
     OracleServer,
     read_request_log,

@@ -18,7 +18,7 @@ from conftest import TINY_STUDENT, gsm8k_examples, student_pair
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from elad_core.elad.config import StudentConfig
-from elad_core.elad.prompts import student_prompt
+from elad_core.explanations.prompt import student_prompt
 from elad_core.errors import ConfigError
 from elad_core.student import build_embedded_student, sample_explanations
 from elad_core.student import precision, sampling

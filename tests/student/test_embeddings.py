@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import TINY_STUDENT, gsm8k_examples, student_pair
 
-from elad_core.elad.prompts import student_prompt
+from elad_core.explanations.prompt import student_prompt
 from elad_core.student import build_embedded_student, load_student
 from elad_core.student.config import EmbeddedStudentConfig
 from elad_core.student.embeddings import question_embeddings

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import REAL_STUDENT, tiny_config
 
-from elad_core.elad.prompts import chat_prompt_template, probe_prompt, student_prompt
+from elad_core.explanations.prompt import chat_prompt_template, probe_prompt, student_prompt
 from elad_core.errors import ConfigError
 from elad_core.files import hash_file
 from elad_core.student import catalog

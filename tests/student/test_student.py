@@ -17,9 +17,10 @@ from conftest import TINY_STUDENT, gsm8k_examples, student_pair
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from elad_core.elad.parsing import normalize_answer, parse_probe_answer
-from elad_core.elad.prompts import probe_prompt, student_prompt
-from elad_core.elad.records import Example
+from elad_core.explanations.answers import normalize_answer
+from elad_core.explanations.steps import parse_probe_answer
+from elad_core.explanations.prompt import probe_prompt, student_prompt
+from elad_core.explanations.records import Example
 from elad_core.errors import EladError
 from elad_core.student import (
     build_embedded_student,

@@ -23,7 +23,7 @@ from elad_core.files import read_parquet
 from elad_core.teacher.client import TeacherClient
 from elad_core.teacher.config import REPLY_FIELDS, TeacherConfig
 from elad_core.teacher.journal import ReplyJournal
-from elad_core.teacher.oracle.judge import OracleJudge
+from elad_core.elad.oracle_judge import OracleJudge
 from elad_core.teacher.oracle.server import (
     FaultConfig,
     OracleServer,

@@ -23,7 +23,7 @@ from elad_core.teacher.client import TeacherClient
 from elad_core.teacher.config import TeacherConfig
 from elad_core.teacher.journal import ReplyJournal, request_key
 from elad_core.teacher.oracle.faults import FaultInjector, messages_sha
-from elad_core.teacher.oracle.judge import OracleJudge
+from elad_core.elad.oracle_judge import OracleJudge
 from elad_core.teacher.oracle.server import (
     FaultConfig,
     OracleServer,

@@ -13,10 +13,12 @@ import pytest
 
 from elad_core.elad import prompts
 from elad_core.elad.data import resolve_split
-from elad_core.elad.parsing import normalize_answer, split_rationale
-from elad_core.elad.records import Example
+from elad_core.explanations.answers import normalize_answer
+from elad_core.explanations.steps import split_rationale
+from elad_core.explanations.records import Example
 from elad_core.errors import PermanentTeacherError
-from elad_core.teacher.oracle.judge import OracleJudge, UnknownQuestion, question_key
+from elad_core.elad.oracle_judge import OracleJudge
+from elad_core.teacher.oracle.judging import UnknownQuestion, question_key
 
 GSM8K_TRAIN = resolve_split("gsm8k", "train")  # the embedded copy (elad_core/data/gsm8k)
 

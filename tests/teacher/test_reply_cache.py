@@ -60,7 +60,7 @@ def test_client_reuses_temperature_zero_replies_only(tmp_path):
     from elad_core.elad.data import load_examples
     from elad_core.elad.prompts import cot_messages
     from elad_core.teacher.client import TeacherClient
-    from elad_core.teacher.oracle.judge import OracleJudge
+    from elad_core.elad.oracle_judge import OracleJudge
     from elad_core.teacher.oracle.server import OracleServer
 
     examples = load_examples("gsm8k", "train")[:2]

@@ -14,14 +14,17 @@ import httpx
 import pytest
 
 from elad_core.elad import prompts
+
+from elad_core.explanations.prompt import student_target
 from elad_core.elad.annotators import AnnotationRequest, annotate_batch, parse_verdict
 from elad_core.elad.data import resolve_split
-from elad_core.elad.parsing import normalize_answer, split_rationale
-from elad_core.elad.records import Example
+from elad_core.explanations.answers import normalize_answer
+from elad_core.explanations.steps import split_rationale
+from elad_core.explanations.records import Example
 from elad_core.errors import ConfigError, TransientTeacherError
 from elad_core.teacher.client import TeacherClient
 from elad_core.teacher.config import TeacherConfig
-from elad_core.teacher.oracle.judge import OracleJudge
+from elad_core.elad.oracle_judge import OracleJudge
 from elad_core.teacher.oracle.server import FaultConfig, OracleServer, read_request_log
 
 GSM8K_TRAIN = resolve_split("gsm8k", "train")  # the embedded copy (elad_core/data/gsm8k)
@@ -53,7 +56,7 @@ def server(judge: OracleJudge, tmp_path_factory: pytest.TempPathFactory):
 
 
 def _target(e: Example) -> str:
-    return prompts.student_target(e.rationale, e.answer)
+    return student_target(e.rationale, e.answer)
 
 
 def _requests(examples: list[Example], explanations: list[str | None] | None = None):

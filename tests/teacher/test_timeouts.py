@@ -19,7 +19,7 @@ from elad_core.elad.data import load_examples
 from elad_core.errors import TeacherAuthError, TransientTeacherError
 from elad_core.teacher.client import TeacherClient
 from elad_core.teacher.config import TeacherConfig
-from elad_core.teacher.oracle.judge import OracleJudge
+from elad_core.elad.oracle_judge import OracleJudge
 from elad_core.teacher.oracle.server import FaultConfig, OracleServer, read_request_log
 
 

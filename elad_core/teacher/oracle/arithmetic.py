@@ -11,7 +11,7 @@ import ast
 import operator
 import re
 
-from elad_core.elad.parsing import gsm8k_calculations
+from elad_core.explanations.steps import gsm8k_calculations
 
 _NUM = r"-?(?:\d+(?:\.\d+)?|\.\d+)"
 _OP = r"(?:[-+*/×÷–−]|(?<=\s)x(?=\s))"  # a plain-text "x" counts only between spaces

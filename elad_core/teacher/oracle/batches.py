@@ -34,7 +34,7 @@ from fastapi.responses import JSONResponse, Response
 
 from elad_core.errors import PermanentTeacherError
 from elad_core.teacher.oracle.faults import FaultConfig, messages_sha
-from elad_core.teacher.oracle.judge import user_texts
+from elad_core.teacher.oracle.judging import user_texts
 
 CHAT_ENDPOINT = "/v1/chat/completions"
 

@@ -38,7 +38,7 @@ from elad_core.teacher.oracle.faults import (
     messages_sha,
     silence_drop_errors,
 )
-from elad_core.teacher.oracle.judge import TOKENIZER_MODEL, OracleJudge, user_texts
+from elad_core.teacher.oracle.judging import TOKENIZER_MODEL, Judge, user_texts
 
 __all__ = ["FaultConfig", "OracleServer", "create_app", "read_request_log", "request_log_stats",
            "serve_forever"]
@@ -103,7 +103,7 @@ async def _failure(fault: str, faults: FaultConfig, request: Request, log: _Requ
     return _error(504, "oracle teacher: injected timeout", "timeout")
 
 
-def create_app(judge: OracleJudge, faults: FaultConfig | None = None,
+def create_app(judge: Judge, faults: FaultConfig | None = None,
                request_log: Path | None = None, api_key: str | None = None) -> FastAPI:
     """The oracle's FastAPI app: POST /v1/chat/completions, GET /v1/models, GET /health, and
     the batch API (oracle/batches.py: each line answered as the chat endpoint would; its
@@ -224,7 +224,7 @@ class OracleServer:
     if the server does not answer /health within `startup_timeout_s` seconds.
     """
 
-    def __init__(self, judge: OracleJudge, faults: FaultConfig | None = None,
+    def __init__(self, judge: Judge, faults: FaultConfig | None = None,
                  request_log: Path | None = None, host: str = "127.0.0.1", port: int = 0,
                  startup_timeout_s: float = 20.0, api_key: str | None = None):
         self.app = create_app(judge, faults, request_log, api_key)
@@ -287,7 +287,7 @@ class OracleServer:
         self.stop()
 
 
-def serve_forever(judge: OracleJudge, host: str = "127.0.0.1", port: int = 8000,
+def serve_forever(judge: Judge, host: str = "127.0.0.1", port: int = 8000,
                   faults: FaultConfig | None = None, request_log: Path | None = None,
                   api_key: str | None = None) -> None:
     """Run the oracle in the foreground (CLI command) until interrupted."""

@@ -2,7 +2,7 @@
 
 It answers CoT, CLEAR turns and clear_single calls from a dataset's gold rationales and
 never makes up an answer (an unknown question raises UnknownQuestion -> HTTP 400). The HTTP server that
-puts it behind an OpenAI-compatible API is in `server.py`.
+puts it behind an OpenAI-compatible API is `elad_core.teacher.oracle.server`.
 """
 
 from __future__ import annotations
@@ -11,43 +11,16 @@ import json
 import logging
 
 from elad_core.elad import prompts
-from elad_core.elad.parsing import (
-    gsm8k_calculations,
-    normalize_answer,
-    numbers_in,
-    split_steps,
-)
-from elad_core.elad.records import Example
-from elad_core.errors import PermanentTeacherError
+
+from elad_core.explanations.prompt import student_target
+from elad_core.explanations.steps import gsm8k_calculations, numbers_in, split_steps
+from elad_core.explanations.answers import normalize_answer
+from elad_core.explanations.records import Example
 from elad_core.teacher.oracle.arithmetic import check_step, close, to_float
+from elad_core.teacher.oracle.judging import UnknownQuestion, question_key, user_texts
 from elad_core.teacher.oracle.styles import write_solution
 
 logger = logging.getLogger(__name__)
-
-TOKENIZER_MODEL = "gpt-3.5-turbo"  # litellm counts its tokens offline (bundled tiktoken files)
-
-
-class UnknownQuestion(PermanentTeacherError):
-    """The oracle has no gold solution for the question it was asked (HTTP 400)."""
-
-
-def question_key(text: str) -> str:
-    """Index key of a question: lowercase, whitespace collapsed."""
-    return " ".join(text.lower().split())
-
-
-def user_texts(messages: list[dict]) -> list[str]:
-    """Text of every user message, in order (list-of-parts contents are joined)."""
-    out = []
-    for m in messages:
-        if m.get("role") != "user":
-            continue
-        content = m.get("content") or ""
-        if isinstance(content, list):
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        out.append(str(content))
-    return out
-
 
 class OracleJudge:
     """Answers CoT, CLEAR and clear_single from gold solutions (docs/design.md §2.3, §2.4).
@@ -92,7 +65,7 @@ class OracleJudge:
         if finish is not None:
             claimed = self._replay(example, gold, finish, users[0])
             rest = self._remaining(example, gold, claimed, rejected=False)
-            return prompts.student_target(rest, example.answer), example.id, "clear"
+            return student_target(rest, example.answer), example.id, "clear"
         proposed = [prompts.proposed_step(u) for u in users]
         accepted = [p for p in proposed[:-1] if p is not None]
         if proposed[-1] is not None:
@@ -102,13 +75,13 @@ class OracleJudge:
                 own = gold[line] if line is not None else proposed[-1]
                 return f"Yes.\n{own}", example.id, "clear"
             rest = self._remaining(example, gold, claimed)
-            return "No.\n" + prompts.student_target(rest, example.answer), example.id, "clear"
+            return "No.\n" + student_target(rest, example.answer), example.id, "clear"
         if users[-1].strip() == prompts.CLEAR_FINAL.strip():
             claimed = self._replay(example, gold, accepted, users[0])
             rest = self._remaining(example, gold, claimed, rejected=False)
-            return prompts.student_target(rest, example.answer), example.id, "clear"
+            return student_target(rest, example.answer), example.id, "clear"
         if self.style == "oracle":  # our protocol, byte for byte
-            return prompts.student_target(example.rationale, example.answer), example.id, "cot"
+            return student_target(example.rationale, example.answer), example.id, "cot"
         return write_solution(gold, example.answer, example.id, self.style), example.id, "cot"
 
     def _clear_single(self, example: Example, gold: list[str], steps: list[str], first: str) -> str:
@@ -138,14 +111,14 @@ class OracleJudge:
             correct, line = self._judge(example, gold, step, claimed, first)
             if not correct:
                 rest = self._remaining(example, gold, claimed)
-                return "\n".join([*lines, f"Step {n}: No."]) + "\n" + prompts.student_target(
+                return "\n".join([*lines, f"Step {n}: No."]) + "\n" + student_target(
                     rest, example.answer)
             if line is not None:
                 claimed.add(line)
             lines.append(f"Step {n}: Yes. {gold[line] if line is not None else step}")
         if last:
             rest = self._remaining(example, gold, claimed, rejected=False)
-            lines.append(prompts.student_target(rest, example.answer))
+            lines.append(student_target(rest, example.answer))
         return "\n".join(lines)
 
     # ------------------------------------------------------------ judging

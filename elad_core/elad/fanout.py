@@ -28,7 +28,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from elad_core.elad.annotators import AnnotationRequest, annotate_batch
-from elad_core.elad.records import Annotation
+from elad_core.explanations.records import Annotation
 from elad_core.errors import TransientTeacherError
 from elad_core.teacher.client import TeacherClient
 from elad_core.teacher.journal import ReplyJournal

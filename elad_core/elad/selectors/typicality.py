@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from elad_core.elad.selectors import Selector, SelectorInput
+from elad_core.elad.selectors.base import Selector, SelectorInput
 
 KNN = 20  # TypiClust's neighbours for typicality
 MAX_CLUSTERS = 500  # TypiClust's cap on k

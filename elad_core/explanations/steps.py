@@ -1,34 +1,27 @@
-"""Parsing student and teacher text. Never raises: a miss is recorded as a status.
+"""Steps of an explanation, and a teacher's solution rebuilt in the student's format.
+
+Never raises: a miss is recorded as a status.
 
 docs/design.md §2.1: steps are the non-empty lines of an explanation; the final answer is read
 from a closing `#### <answer>` line and normalised per answer family. Teacher replies, which
 real models write in many layouts, are rebuilt in the student's format by `teacher_solution`
-(§2.3). Reading the final answer itself is `elad_core.elad.answers` (`parse_answer`,
-`extract_answer`, `flexible_answer`, ...); those names are importable from here too.
+(§2.3). Reading the final answer itself is `elad_core.explanations.answers` (`parse_answer`,
+`extract_answer`, `flexible_answer`, ...).
 """
 
 from __future__ import annotations
 
 import re
 
-from elad_core.elad.answers import (  # noqa: F401  (the answer reader, importable from here too)
+from elad_core.explanations.answers import (
+    _MAX_REPLY_CHARS,
     ANSWER_MARK,
-    ANSWER_RULES,
-    FAMILIES,
-    NLI_LABELS,
-    STRICT_RULES,
-    AnswerSpan,
-    ParsedAnswer,
     clean_markup,
-    extract_answer,
     find_answer,
-    flexible_answer,
     is_answer_line,
     normalize_answer,
     normalize_number,
-    parse_answer,
 )
-from elad_core.elad.answers import _MAX_REPLY_CHARS
 
 _HAS_WORD_RE = re.compile(r"\w")
 

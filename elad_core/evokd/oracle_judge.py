@@ -21,7 +21,7 @@ the k-shot seeds, gold labels known):
 
 A text is never handed out twice by one judge (`given`, which the flow seeds with the
 texts already in the run's batches). It has the same duck-typed interface as
-`elad_core.teacher.oracle.judge.OracleJudge` (`reply(messages) -> (text, id, mode)`,
+`elad_core.elad.oracle_judge.OracleJudge` (`reply(messages) -> (text, id, mode)`,
 `__len__`), so `OracleServer(judge, ...)` serves it unchanged behind
 `/v1/chat/completions`, reached through litellm like a real provider. Its numbers measure
 the pipeline, not what a real LLM would generate.
@@ -38,7 +38,7 @@ import numpy as np
 
 from elad_core.evokd import prompts
 from elad_core.evokd.data import TaskExample, example_types, text_key
-from elad_core.teacher.oracle.judge import UnknownQuestion, user_texts
+from elad_core.teacher.oracle.judging import UnknownQuestion, user_texts
 
 
 class EvoKDOracleJudge:

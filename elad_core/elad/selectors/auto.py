@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from elad_core.elad.selectors import Answer, Selector, SelectorInput
+from elad_core.elad.selectors.base import Answer, Selector, SelectorInput
 
 
 @dataclass(frozen=True)

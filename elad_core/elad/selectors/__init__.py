@@ -1,0 +1,88 @@
+"""Selectors: one tiny interface, higher score = more uncertain = picked first.
+
+docs/design.md §2.2. Every selector scores the K sampled explanations of each question; the
+selection step then takes the top-B questions not yet annotated (`Selector.select`, by default
+score + `select_top`). The interface is `base.py`; uncertainty selectors `uncertainty.py`;
+set-based selectors (`typical`, `hybrid`) `typicality.py`, which override `select`;
+`egss_cost` wraps EGSS in `CostAware` (`cost.py`, §2.2.1); `auto` (`auto.py`) picks one of
+them per round. A new selector is one file (a `Selector` subclass) and one entry in SELECTORS
+below, the single source of the config's, the CLI's and the tests' list of choices; the
+contract test in tests/elad/test_selectors.py covers it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from elad_core.elad.selectors.auto import Auto
+from elad_core.elad.selectors.base import (
+    Answer,
+    Selector,
+    SelectorInput,
+    answer_distribution,
+    control_count,
+    control_picks,
+    entropy,
+    flip_rate,
+    select_top,
+)
+from elad_core.elad.selectors.cost import CHARS_PER_TOKEN, CostAware, predicted_teacher_tokens
+from elad_core.elad.selectors.typicality import Hybrid, Typical
+from elad_core.elad.selectors.uncertainty import (
+    EGSS,
+    Disagreement,
+    LeastConfidence,
+    MaxEntropy,
+    RandomSelector,
+    SelfConfidence,
+)
+
+__all__ = ["Answer", "SELECTORS", "CHARS_PER_TOKEN", "EGSS", "CostAware", "Disagreement", "Hybrid",
+           "LeastConfidence", "MaxEntropy", "RandomSelector", "SelfConfidence", "Selector",
+           "SelectorInput", "SelectorOptions", "Typical", "answer_distribution", "control_count",
+           "control_picks", "entropy", "flip_rate", "make_selector", "predicted_teacher_tokens",
+           "select_top"]
+
+
+@dataclass(frozen=True)
+class SelectorOptions:
+    """What selectors are built from: the `selection.*` fields of the same names (config.py)."""
+
+    lam: float = 1.0  # selection.egss_lambda
+    cost_alpha: float = 1.0
+    auto_agreement: float = 0.75
+    auto_switch: float = 0.5
+    auto_uncertainty: str = "egss"
+
+
+def _auto(o: SelectorOptions) -> Selector:
+    if o.auto_uncertainty == "auto":
+        raise ValueError("auto_uncertainty cannot be 'auto'")
+    return Auto(make_selector("typical"), make_selector(o.auto_uncertainty, **o.__dict__),
+                o.auto_uncertainty, o.auto_agreement, o.auto_switch)
+
+
+# The one place selectors are registered: name -> factory(SelectorOptions).
+SELECTORS = {
+    "random": lambda o: RandomSelector(),
+    "max_entropy": lambda o: MaxEntropy(),
+    "least_confidence": lambda o: LeastConfidence(),
+    "disagreement": lambda o: Disagreement(),
+    "self_confidence": lambda o: SelfConfidence(),
+    "egss": lambda o: EGSS(o.lam),
+    "egss_cost": lambda o: CostAware(EGSS(o.lam), o.cost_alpha),
+    "typical": lambda o: Typical(),
+    "hybrid": lambda o: Hybrid(EGSS(o.lam)),
+    "auto": _auto,
+}
+
+
+def make_selector(name: str, lam: float = 1.0, **options) -> Selector:
+    """Selector by name (docs/design.md §2.2); options: the other `SelectorOptions` fields.
+
+    ValueError listing the choices for an unknown name.
+    """
+    if name not in SELECTORS:
+        raise ValueError(f"unknown selector {name!r}; choose one of {sorted(SELECTORS)}")
+    return SELECTORS[name](SelectorOptions(**{**options, "lam": lam}))
+
