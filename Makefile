@@ -47,7 +47,10 @@ run-real: install-real
 	test -f runs/data/arithmetic/test.jsonl || $(BIN)/elad arithmetic-task runs/data/arithmetic
 	$(BIN)/elad run -c examples/real-student.yaml $(ARGS)
 
+# The layer contracts first (pyproject.toml [tool.importlinter]: imports point one way, no
+# cycles), then the whole suite.
 test: install install-real
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q $(ARGS)
 
 # The selection benchmark (README "Selection efficiency benchmark"; hours on 2 CPU cores,

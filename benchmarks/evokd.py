@@ -86,12 +86,12 @@ def run_flow(cfg: dict) -> dict:
 
     t0 = time.perf_counter()
     summary = evokd_distillation(EvoKDConfig.model_validate(cfg))
-    return {"f1": summary["final"]["f1"], "accuracy": summary["final"].get("accuracy"),
-            "teacher_tokens": summary["teacher_tokens"], "cost_usd": summary["cost_usd"],
-            "rounds": len(summary["rounds"]) - 1,
-            "new_examples": sum(r["new_examples"] for r in summary["rounds"][1:]),  # no seeds
-            "stopped": summary["stopped"], "wall_s": round(time.perf_counter() - t0, 1),
-            "curve": [(r["cumulative_teacher_tokens"], r["new_examples"]) for r in summary["rounds"]]}
+    return {"f1": summary.final["f1"], "accuracy": summary.final.get("accuracy"),
+            "teacher_tokens": summary.teacher_tokens, "cost_usd": summary.cost_usd,
+            "rounds": len(summary.rounds) - 1,
+            "new_examples": sum(r["new_examples"] for r in summary.rounds[1:]),  # no seeds
+            "stopped": summary.stopped, "wall_s": round(time.perf_counter() - t0, 1),
+            "curve": [(r["cumulative_teacher_tokens"], r["new_examples"]) for r in summary.rounds]}
 
 
 def one_setting(args, task: str, k: int, seed: int) -> dict:
@@ -121,7 +121,7 @@ def ceiling(args, task: str, seed: int) -> dict:
     from elad_core.evokd import data as D
     from elad_core.evokd.config import TASK_KIND, EvoKDTrainConfig
     from elad_core.evokd.metrics import task_metrics
-    from elad_core.evokd.student import predict, resolve_model, train_student
+    from elad_core.evokd.student import predict, resolve_model, train_classifier
 
     t0 = time.perf_counter()
     kind, dataset = TASK_KIND[task], args.dataset.get(task)
@@ -130,7 +130,7 @@ def ceiling(args, task: str, seed: int) -> dict:
     random.Random(seed).shuffle(train)
     base, out = resolve_model(None), args.runs_dir / f"{task}-ceiling-s{seed}"
     cfg = EvoKDTrainConfig(batch_size=32, **CEILING_LR.get(task, {"lr": 1e-3}))
-    res = train_student(base, kind, p.labels, None, [(e.text, e.label) for e in train], cfg,
+    res = train_classifier(base, kind, p.labels, None, [(e.text, e.label) for e in train], cfg,
                         "lora", args.ceiling_steps, out, seed, num_threads=args.threads)
     preds = predict(base, kind, p.labels, out, [e.text for e in p.eval], num_threads=args.threads)
     m = task_metrics(kind, [e.label for e in p.eval], preds, p.labels)

@@ -249,7 +249,7 @@ def product_run(config):
     Yields (RoundState, the pool's Examples, the budget Estimator)."""
     from elad_core.elad.cost import estimator_for, gold_solutions
     from elad_core.elad.preflight import preflight
-    from elad_core.refs import RoundState
+    from elad_core.elad.state import RoundState
     from elad_core.teacher.endpoint import teacher_endpoint
     from elad_core.elad.oracle_judge import OracleJudge
     from flows.elad.loop import prepare_run
@@ -276,7 +276,10 @@ def run_round(config, r: int, state, pool: list, estimator, history: list[dict],
     from flows.elad.round import distill_round
 
     pool_left = len(pool) - len(state.annotated)
-    _, budget = round_budget(config, estimator, history, r, pool_left)
+    from elad_core.elad.round_record import RoundRecord
+
+    _, budget = round_budget(config, estimator, [RoundRecord.from_manifest(m) for m in history],
+                             r, pool_left)
     if budget is None:
         return None
     # the boundary check of the loop (an estimated round over max_round_teacher_tokens stops

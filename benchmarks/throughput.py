@@ -138,7 +138,7 @@ def default_run(root: Path, quick: bool) -> dict:
     again = active_distillation(cfg)
     rerun_wall = time.perf_counter() - t0
     rounds = []
-    for r1, r2 in zip(first["rounds"], again["rounds"], strict=True):
+    for r1, r2 in zip(first.rounds, again.rounds, strict=True):
         runs = _task_runs(f"{cfg.run_name}-round-{r1['round']:03d}")
         task_s = sum(t.total_run_time.total_seconds() for t in runs[0])
         rounds.append({"round": r1["round"], "wall_s": r1["wall_s"], "task_run_s": task_s,
@@ -149,7 +149,7 @@ def default_run(root: Path, quick: bool) -> dict:
     return {"config": cfg.model_dump(mode="json"), "first_wall_s": first_wall,
             "job_task_run_s": job_task_s, "job_prefect_pct": 100 * (1 - job_task_s / first_wall),
             "rerun_wall_s": rerun_wall, "rerun_pct": 100 * rerun_wall / first_wall,
-            "rerun_teacher_requests": again["teacher_requests_sent"], "rounds": rounds,
+            "rerun_teacher_requests": again.teacher_requests_sent, "rounds": rounds,
             "peak_rss_tree_bytes": rss.peak_tree, "peak_rss_self_bytes": rss.peak_self,
             "ru_maxrss_self_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             "run_dir": str(cfg.run_dir.resolve()), "uptime": [load0, uptime()]}
@@ -281,7 +281,7 @@ def teacher(root: Path, quick: bool) -> list[dict]:
     from elad_core.elad.data import load_examples
     from elad_core.elad.prompts import PROMPT_VERSION
     from elad_core.files import read_parquet
-    from elad_core.teacher import fanout
+    from elad_core.elad import fanout
     from elad_core.teacher.config import TeacherConfig
     from elad_core.teacher.oracle.server import read_request_log, request_log_stats
     from tasks.elad.annotate import ELAD_REPLY_FIELDS, annotate_batch_task
@@ -390,6 +390,7 @@ def _select_and_merge(base_samples, n: int, folder: Path, shard_q: int) -> dict:
     from elad_core.explanations.steps import split_steps
     from elad_core.explanations.records import Probe, Sample, to_rows
     from elad_core.files import hash_file, write_parquet
+    from elad_core.elad.selectors import make_selector
     from tasks.elad.selection import merge_shards, score_and_select
 
     k = max(s.sample_index for s in base_samples) + 1
@@ -418,7 +419,7 @@ def _select_and_merge(base_samples, n: int, folder: Path, shard_q: int) -> dict:
             p_ref = merge_shards.fn(refs["probes"], folder / "probes.parquet")
             merge.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            score_and_select.fn("egss", 1.0, s_ref, p_ref, [f"s{i:05d}" for i in range(192)], 64,
+            score_and_select.fn(make_selector("egss"), "egss", s_ref, p_ref, [f"s{i:05d}" for i in range(192)], 64,
                                 1, folder)
             select.append(time.perf_counter() - t0)
     return {"merge_s": min(merge), "select_s": min(select), "select_rss_bytes": rss.peak_self}

@@ -94,28 +94,37 @@ def read_json_lines(path: Path) -> list[dict]:
     return rows
 
 
-def iter_jsonl(path: Path) -> Iterator[tuple[str, dict]]:
-    """("file:line", row) for each line of a JSONL file of objects (row i is line i).
+def text_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text without its newline) of each line of a UTF-8 file, from 1.
 
-    Raises DataError naming file:line on a missing file, non-UTF-8 bytes, an empty line,
-    invalid JSON or a line that is not an object.
+    Raises DataError naming the file on a missing file, and file:line on non-UTF-8 bytes.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     with path.open("rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
-            where = f"{path}:{lineno}"
             try:
-                line = raw.decode("utf-8")
+                yield lineno, raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError as exc:
-                raise DataError(f"{where}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
-            if not line.strip():
-                raise DataError(f"{where}: empty line")
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{where}: not valid JSON: {exc.msg}") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{where}: expected a JSON object")
-            yield where, row
+                raise DataError(f"{path}:{lineno}: not UTF-8 ({exc.reason} at byte {exc.start})") \
+                    from None
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[str, dict]]:
+    """("file:line", row) for each line of a JSONL file of objects (row i is line i).
+
+    Raises DataError naming file:line on a missing file, non-UTF-8 bytes, an empty line,
+    invalid JSON or a line that is not an object.
+    """
+    for lineno, line in text_lines(path):
+        where = f"{Path(path)}:{lineno}"
+        if not line.strip():
+            raise DataError(f"{where}: empty line")
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{where}: not valid JSON: {exc.msg}") from None
+        if not isinstance(row, dict):
+            raise DataError(f"{where}: expected a JSON object")
+        yield where, row

@@ -18,10 +18,10 @@ from elad_core.elad.cost import (
     SINGLE_PROMPT_EXTRA,
     STUDENT_TOKENS,
     VERDICT_TOKENS,
-    plan_rounds,
-    round_sizes,
+    estimate_rounds,
 )
 from elad_core.elad.config import RunConfig
+from elad_core.elad.plan import plan_rounds
 
 
 def _price(prompt: float, completion: float) -> float:
@@ -100,7 +100,7 @@ def test_a_round_run_on_its_own_builds_its_budget_state(tmp_path):
     """distill_round without the loop's budget state (issue #14) builds it from the run
     folder's manifests, so its batches are still checked against the budgets."""
     from elad_core.explanations.records import Example
-    from elad_core.refs import DataRefs, RoundState, StudentRef
+    from elad_core.elad.state import DataRefs, RoundState, StudentRef
     from flows.elad.budget import budget_from_run_folder
 
     cfg = RunConfig.model_validate(tiny_config(tmp_path, max_teacher_tokens=5000))
@@ -128,16 +128,24 @@ def test_a_round_run_on_its_own_builds_its_budget_state(tmp_path):
     assert not gate.allows(4) and gate.stop == why
 
 
-def test_round_sizes_stop_at_an_exhausted_pool():
-    assert round_sizes(4, 8, 4, 20) == [(0, 8), (1, 4), (2, 4), (3, 4)]
-    assert round_sizes(4, 8, 4, 14) == [(0, 8), (1, 4), (2, 2), (3, 0)]
-    assert round_sizes(4, 8, 4, 20, start=2) == [(2, 4), (3, 4)]
+def test_round_plans_stop_at_an_exhausted_pool(tmp_path):
+    cfg = RunConfig.model_validate(tiny_config(tmp_path, rounds=4))
+    sizes = lambda pool, start=0: [(p.round_index, p.questions)  # noqa: E731
+                                   for p in plan_rounds(cfg, pool, start)]
+    assert (cfg.selection.seed_size, cfg.selection.per_round) == (8, 4)
+    assert sizes(20) == [(0, 8), (1, 4), (2, 4), (3, 4)]
+    assert sizes(14) == [(0, 8), (1, 4), (2, 2), (3, 0)]
+    assert sizes(20, start=2) == [(2, 4), (3, 4)]
+    plans = plan_rounds(cfg, 20)
+    assert (plans[0].selector, plans[0].annotator) == ("random", cfg.teacher.seed_annotator)
+    assert (plans[1].selector, plans[1].annotator) == (cfg.selection.selector,
+                                                         cfg.teacher.annotator)
 
 
 def test_plan_ends_at_the_first_round_that_does_not_fit(tmp_path):
     cfg = RunConfig.model_validate(tiny_config(tmp_path, rounds=4, max_teacher_tokens=5000))
     est = Estimator(100, 200, _price)
-    rows = plan_rounds(cfg, est, 24, [])
+    rows = estimate_rounds(cfg, est, 24, [])
     # round 0: 8 cot x 300 = 2400 fits; round 1: 4 clear annotations (466 each a priori) fit
     # in the 2600 left; round 2's do not fit in the 736 left then
     assert [(e.round_index, e.questions, why is None) for e, why in rows] == [
@@ -168,14 +176,14 @@ def test_budget_smaller_than_one_round_stops_before_the_first_teacher_call(
     cfg = RunConfig.model_validate(tiny_config(tmp_path, run_name="budget-stop",
                                                max_teacher_tokens=500))
     summary = active_distillation(cfg)
-    assert summary["rounds"] == [] and summary["teacher_requests_sent"] == 0
-    assert summary["stopped"].startswith("stopped before round 0: budget: round 0")
-    assert "max_teacher_tokens=500" in summary["stopped"]
+    assert summary.rounds == [] and summary.teacher_requests_sent == 0
+    assert summary.stopped.startswith("stopped before round 0: budget: round 0")
+    assert "max_teacher_tokens=500" in summary.stopped
     # the oracle never saw a request; no round folder was started
     log = cfg.run_dir / "oracle_requests.jsonl"
     assert not log.exists() or log.read_text() == ""
     assert not list(cfg.run_dir.glob("round_*"))
-    assert json.loads((cfg.run_dir / "summary.json").read_text())["stopped"] == summary["stopped"]
+    assert json.loads((cfg.run_dir / "summary.json").read_text())["stopped"] == summary.stopped
 
 
 def test_a_dollar_budget_needs_prices():

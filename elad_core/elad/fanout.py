@@ -30,7 +30,7 @@ from pathlib import Path
 from elad_core.elad.annotators import AnnotationRequest, annotate_batch
 from elad_core.explanations.records import Annotation
 from elad_core.errors import TransientTeacherError
-from elad_core.teacher.client import TeacherClient
+from elad_core.teacher.client import ClientSettings, TeacherClient
 from elad_core.teacher.journal import ReplyJournal
 
 logger = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def annotate_requests(client: TeacherClient, annotator: str, requests: list[Anno
     parts = [requests[i::n] for i in range(n)]
     shares = [client.max_concurrency // n + (i < client.max_concurrency % n) for i in range(n)]
     journal = str(client.journal.path) if client.journal is not None else None
-    jobs = [(client.worker_kwargs(max_concurrency=c), journal, annotator, part, family, max_turns,
+    jobs = [(client.worker_settings(max_concurrency=c), journal, annotator, part, family, max_turns,
              answer_turn) for part, c in zip(parts, shares, strict=True)]
     results = _run(jobs)
     for r in results:
@@ -90,14 +90,14 @@ def _run(jobs: list[tuple]) -> list[dict]:
                                     completed=[]) from None
 
 
-def _annotate_part(client_kwargs: dict, journal_path: str | None, annotator: str,
+def _annotate_part(settings: ClientSettings, journal_path: str | None, annotator: str,
                    requests: list[AnnotationRequest], family: str, max_turns: int,
                    answer_turn: bool | str = "auto") -> dict:
     """Worker side: annotate one share -> {"annotations", "transient", "error", "sent",
     "replayed"}; a transient failure returns what finished, other errors are returned too
     (the caller waits for every share before raising)."""
     journal = ReplyJournal(Path(journal_path)) if journal_path else None
-    client = TeacherClient(**client_kwargs, journal=journal)
+    client = TeacherClient(settings=settings, journal=journal)
     out = {"annotations": [], "transient": None, "error": None}
     try:
         out["annotations"] = annotate_batch(client, annotator, requests, family, max_turns,

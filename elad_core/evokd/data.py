@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from elad_core import SHIPPED_DATA
-from elad_core.files import iter_jsonl
+from elad_core.files import iter_jsonl, text_lines
 from elad_core.errors import DataError
 from elad_core.seeds import seeded_subset
 
@@ -83,26 +83,13 @@ def text_id(text: str) -> str:
     return "t" + hashlib.sha1(text_key(text).encode("utf-8")).hexdigest()[:12]
 
 
-def _lines(path: Path):
-    """(line number, text without newline) of a UTF-8 file; DataError naming file:line."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    with path.open("rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            try:
-                yield lineno, raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
-
-
 def load_sst2(path: Path, labels: list[str] = SST2_LABELS) -> list[TaskExample]:
     """SST-2 `<0/1> <tokenised sentence>` lines -> examples labelled labels[0] / labels[1].
 
     Raises DataError (file:line: field 'label' / 'text') on a bad line; an empty file too.
     """
     out = []
-    for lineno, line in _lines(path):
+    for lineno, line in text_lines(path):
         where = f"{path}:{lineno}"
         label, _, text = line.partition(" ")
         if label not in ("0", "1"):
@@ -138,7 +125,7 @@ def load_esnli(root: Path, split: str) -> list[TaskExample]:
     contradiction. Raises DataError (file:line: field) on an empty sentence, an unknown
     label, files of different lengths or none at all."""
     paths = esnli_files(root, split)
-    cols = [list(_lines(p)) for p in paths]
+    cols = [list(text_lines(p)) for p in paths]
     if len({len(c) for c in cols}) != 1:
         sizes = ", ".join(f"{p.name} {len(c)}" for p, c in zip(paths, cols, strict=True))
         raise DataError(f"{paths[0].parent}: line-aligned files differ in length: {sizes} lines")
@@ -175,7 +162,7 @@ def load_conll(path: Path) -> list[TaskExample]:
         tokens.clear()
         tags.clear()
 
-    for lineno, line in _lines(path):
+    for lineno, line in text_lines(path):
         if not line.strip():
             flush()
             start = lineno + 1

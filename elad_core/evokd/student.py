@@ -30,7 +30,7 @@ from elad_core.evokd.config import EvoKDTrainConfig
 from elad_core.student.model import atomic_dir, is_adapter_dir
 from elad_core.student.precision import precision_name, use_bf16
 from elad_core.student.result import TrainResult
-from elad_core.student.training import epoch_batches
+from elad_core.student.training import epoch_batches, optimizer_steps
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ def _collator(tok: Any, kind: str):
     return DataCollatorWithPadding(tok, pad_to_multiple_of=8)
 
 
-def train_student(base: str, kind: str, labels: list[str], init: Path | None,
+def train_classifier(base: str, kind: str, labels: list[str], init: Path | None,
                   examples: list[tuple[str, str]], cfg: EvoKDTrainConfig, mode: str, steps: int,
                   out_dir: Path, seed: int, device: str = "cpu", max_length: int = 64,
                   bf16: bool | str = "auto", num_threads: int | None = None) -> TrainResult:
@@ -248,20 +248,10 @@ def _loop(model: Any, feats: list[dict], collate: Any, cfg: EvoKDTrainConfig, mo
                             weight_decay=cfg.weight_decay)
     warm = max(1, cfg.warmup_steps)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm))
-    device_type = torch.device(device).type
-    model.train()
-    losses = []
-    for idx in epoch_batches(len(feats), cfg.batch_size, steps, seed):
-        batch = {k: v.to(device) for k, v in collate([feats[i] for i in idx]).items()}
-        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
-            loss = model(**batch).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        losses.append(float(loss.item()))
-    return losses
+    batches = ({k: v.to(device) for k, v in collate([feats[i] for i in idx]).items()}
+               for idx in epoch_batches(len(feats), cfg.batch_size, steps, seed))
+    return optimizer_steps(model, params, opt, sched, batches, torch.device(device).type, bf16,
+                           cfg.grad_clip)
 
 
 @torch.no_grad()

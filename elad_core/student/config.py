@@ -22,8 +22,11 @@ class EmbeddedStudentConfig(StrictModel):
 
 
 class TrainConfig(StrictModel):
-    mode: Literal["auto", "full", "lora"] = "auto"  # auto: full for embedded, LoRA otherwise
-    steps: int = Field(100, ge=1)  # per round; full FT continues from the last round
+    mode: Literal["auto", "full", "lora"] = Field(  # auto: full for embedded, LoRA otherwise
+        "auto", description="Student fine-tuning (auto = full for the embedded student, LoRA "
+                            "otherwise).")
+    steps: int = Field(100, ge=1,  # per round; full FT continues from the last round
+                       description="Optimizer steps per round.")
     batch_size: int = Field(16, ge=1)
     lr: float = Field(2e-3, gt=0)  # full fine-tuning of the from-scratch student
     lora_lr: float = Field(2e-4, gt=0)

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -191,6 +192,31 @@ def train_student(
     return result
 
 
+def optimizer_steps(model: Any, params: list, opt: Any, sched: Any, batches: Iterable[dict],
+                    device_type: str, bf16: bool, grad_clip: float,
+                    backward: Callable = torch.Tensor.backward,
+                    clip: Callable = torch.nn.utils.clip_grad_norm_,
+                    on_step: Callable | None = None) -> list[float]:
+    """The training loop of every student (ELAD's causal LM, EvoKD's encoder): one optimizer
+    step per batch of `batches` (dicts of tensors on the device, with labels): forward under
+    bf16 autocast when `bf16`, `backward(loss)`, `clip(params, grad_clip)`, AdamW step, lr
+    scheduler step, gradients cleared. Returns the loss of each step; `on_step(loss, batch)`,
+    when given, returns it instead (e.g. averaged over processes) and sees each batch.
+    """
+    model.train()
+    losses: list[float] = []
+    for batch in batches:
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
+            loss = model(**batch).loss
+        backward(loss)
+        clip(params, grad_clip)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(on_step(loss, batch) if on_step else float(loss.item()))
+    return losses
+
+
 def _train_loop(acc: Any, model: Any, tok: Any, data: list, cfg: TrainConfig, mode: str,
                 seed: int, progress: bool, bf16: bool) -> tuple[list[float], int, Any]:
     """(loss per step, target tokens, the trained model unwrapped from accelerate's wrapper)."""
@@ -201,28 +227,25 @@ def _train_loop(acc: Any, model: Any, tok: Any, data: list, cfg: TrainConfig, mo
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg))
     model, opt = acc.prepare(model, opt)
     rank, world = acc.process_index, acc.num_processes
-    model.train()
-    losses: list[float] = []
     n_tokens = 0
     bar = tqdm(total=cfg.steps, desc=f"train ({mode})", unit="step",
                disable=not (progress and acc.is_main_process))
-    for idx in epoch_batches(len(data), cfg.batch_size, cfg.steps, seed):
-        batch = collate([data[i] for i in idx[rank::world]], tok.pad_token_id)  # this process's share
-        batch = {k: v.to(acc.device) for k, v in batch.items()}
-        with torch.autocast(acc.device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = model(**batch).loss
-        acc.backward(loss)
-        acc.clip_grad_norm_(params, cfg.grad_clip)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
+    batches = ({k: v.to(acc.device) for k, v in collate(
+        [data[i] for i in idx[rank::world]], tok.pad_token_id).items()}  # this process's share
+        for idx in epoch_batches(len(data), cfg.batch_size, cfg.steps, seed))
+
+    def on_step(loss: Any, batch: dict) -> float:
+        nonlocal n_tokens
         tokens = (batch["labels"][:, 1:] != -100).sum()
         if world > 1:  # the mean loss and the total tokens over processes
             loss, tokens = acc.reduce(loss.detach(), "mean"), acc.reduce(tokens, "sum")
-        losses.append(loss.item())
         n_tokens += int(tokens)
-        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        bar.set_postfix(loss=f"{loss.item():.3f}")
         bar.update(1)
+        return loss.item()
+
+    losses = optimizer_steps(model, params, opt, sched, batches, acc.device.type, bf16,
+                             cfg.grad_clip, acc.backward, acc.clip_grad_norm_, on_step)
     bar.close()
     return losses, n_tokens, acc.unwrap_model(model)
 

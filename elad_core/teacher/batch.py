@@ -1,13 +1,16 @@
-"""Batch mode (`teacher.mode: batch`, docs/design.md §3.3): a task's teacher requests go
-through the provider's batch API (OpenAI-style, via litellm: a JSONL file uploaded with
-purpose "batch", `create_batch` on /v1/chat/completions with a 24 h window, polled with
-`retrieve_batch`, its output read with `file_content`) at the batch price.
+"""Backend: the provider's batch API (`teacher.mode: batch`, docs/design.md §3.3).
+
+`BatchBackend` is a `Teacher` whose requests go through the provider's batch API
+(OpenAI-style, via litellm: a JSONL file uploaded with purpose "batch", `create_batch` on
+/v1/chat/completions with a 24 h window, polled with `retrieve_batch`, its output read with
+`file_content`) at the batch price.
 
 The annotators are unchanged: they call `TeacherClient.chat` per question, concurrently.
-In batch mode each call is queued here; once no new request has arrived for QUIET_S (every
-live dialogue is waiting on the queue; at most WINDOW_S after the first), the queued
-requests go out as ONE provider batch and each caller gets its own reply. So a CLEAR round
-runs turn by turn: all first turns in one batch, all second turns in the next.
+In batch mode each call reaches `BatchBackend.chat` and is queued here; once no new request
+has arrived for QUIET_S (every live dialogue is waiting on the queue; at most WINDOW_S after
+the first), the queued requests go out as ONE provider batch and each caller gets its own
+reply. So a CLEAR round runs turn by turn: all first turns in one batch, all second turns
+in the next.
 
 Never submitted twice: right after `create_batch` returns, and before any wait, the batch id,
 its input file id and the request keys it holds (sha256 of model, sampling settings and
@@ -18,7 +21,11 @@ answered row is written to the reply journal before any caller uses it, so a rep
 is replayed free afterwards; a batch whose outcome was used is marked final in the batch
 journal. Rows that failed or expired in the batch, a batch that failed or could not be
 submitted, and one not done within `batch_max_wait_s` of its submission (cancelled then) are
-answered None: the client sends those requests on its normal synchronous, retried path.
+answered by the backend's `fallback` (the synchronous litellm backend behind its rate limits):
+sent on the normal synchronous, retried path at list price. So is a request with its own
+`max_tokens` (a short answer turn). Replies from a batch are at `batch_price_ratio` × list
+price (TeacherPrices.price_usd). The reply journal wrapper sees a batch reply already
+journaled and does not write it twice.
 Not covered: a kill between the provider accepting `create_batch` and that journal line's
 fsync (milliseconds) leaves a batch the rerun does not know of. Client-side rate limits
 (`teacher.rpm_limit` / `tpm_limit`) apply to the synchronous path only.
@@ -27,22 +34,21 @@ fsync (milliseconds) leaves a batch the rerun does not know of. Client-side rate
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
-import os
-import threading
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import litellm
 
-from elad_core.teacher.journal import request_key
+from elad_core.teacher.batch_journal import BatchJournal
+from elad_core.teacher.journal import ReplyJournal, request_key
+from elad_core.teacher.pricing import TeacherPrices
+from elad_core.teacher.protocol import Teacher, TeacherReply
+from elad_core.teacher.settings import ClientSettings
 
-if TYPE_CHECKING:
-    from elad_core.teacher.client import TeacherClient, TeacherReply
+__all__ = ["BatchBackend", "BatchJournal", "Batcher"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,61 +61,6 @@ DONE = ("completed", "failed", "expired", "cancelled")  # a batch in one of thes
 _NO_COST_FETCH = {"batch_ignore_default_logging": True}
 
 
-class BatchJournal:
-    """Append-only, fsync'd JSON lines of submitted batches (thread- and process-safe appends).
-
-    Lines: {"batch_id", "input_file_id", "batch_key" (sha256 of its sorted request keys),
-    "keys", "submitted_at" (Unix s)} when submitted; {"batch_id", "final": state} once its
-    outcome was used. `path` None: nothing is kept (no resume). Torn lines are ignored.
-    """
-
-    def __init__(self, path: Path | None):
-        self.path = Path(path) if path is not None else None
-        self.batches: dict[str, dict[str, Any]] = {}
-        self.final: dict[str, str] = {}
-        self._by_key: dict[str, str] = {}
-        self._lock = threading.Lock()
-        if self.path is not None and self.path.exists():
-            for raw in self.path.read_bytes().splitlines():
-                try:
-                    self._add(json.loads(raw))
-                except (ValueError, KeyError, TypeError):
-                    continue
-
-    def _add(self, row: dict) -> None:
-        if "final" in row:
-            self.final[row["batch_id"]] = row["final"]
-            return
-        self.batches[row["batch_id"]] = row
-        self._by_key.update(dict.fromkeys(row["keys"], row["batch_id"]))
-
-    def batch_of(self, key: str) -> str | None:
-        """The latest journaled batch holding request `key`, or None."""
-        return self._by_key.get(key)
-
-    def _append(self, row: dict) -> None:
-        self._add(row)
-        if self.path is None:
-            return
-        line = (json.dumps(row) + "\n").encode("utf-8")
-        with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                os.write(fd, line)  # one write(): whole lines when processes share the file
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-    def submitted(self, batch_id: str, input_file_id: str, keys: list[str]) -> None:
-        batch_key = hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()
-        self._append({"batch_id": batch_id, "input_file_id": input_file_id,
-                      "batch_key": batch_key, "keys": keys, "submitted_at": time.time()})
-
-    def finished(self, batch_id: str, state: str) -> None:
-        self._append({"batch_id": batch_id, "final": state})
-
-
 @dataclass
 class _Waiting:
     """One distinct request and the callers waiting for its reply."""
@@ -119,36 +70,67 @@ class _Waiting:
     futures: list[asyncio.Future] = field(default_factory=list)
 
 
-class Batcher:
-    """The batching layer of one TeacherClient on one event loop (see the module docstring).
+class BatchBackend:
+    """A `Teacher` answering through provider batches, else through `fallback`.
 
-    `await chat(messages, key)` -> the TeacherReply from a provider batch (already in the
-    reply journal), or None: send this request synchronously.
+    journal: the reply journal (None: none); answered rows are written to it before any
+    caller uses them, and the batch journal lies beside it. `requests_sent` counts the
+    requests submitted in batches (`fallback` counts its own).
     """
 
-    def __init__(self, client: TeacherClient):
-        self.client = client
+    def __init__(self, settings: ClientSettings, prices: TeacherPrices,
+                 journal: ReplyJournal | None, fallback: Teacher):
+        self.settings, self.prices, self.journal = settings, prices, journal
+        self.fallback = fallback
+        self.requests_sent = 0
+        self._batcher: Batcher | None = None
+
+    async def chat(self, messages: list[dict], max_tokens: int | None = None) -> TeacherReply:
+        """The reply from a provider batch (already journaled), or from `fallback` for a
+        request the batch did not answer or one with its own `max_tokens`."""
+        own_limit = max_tokens is not None and max_tokens != self.settings.max_tokens
+        if not own_limit and (reply := await self._batcher_of_loop().chat(messages)) is not None:
+            return reply
+        return await self.fallback.chat(messages, max_tokens)
+
+    def _batcher_of_loop(self) -> Batcher:
+        """The Batcher of the running event loop (a new one per loop: asyncio.run)."""
+        if self._batcher is None or self._batcher.loop is not asyncio.get_running_loop():
+            self._batcher = Batcher(self)
+        return self._batcher
+
+
+class Batcher:
+    """The batching layer of one BatchBackend on one event loop (see the module docstring).
+
+    `await chat(messages)` -> the TeacherReply from a provider batch (already in the reply
+    journal), or None: send this request synchronously.
+    """
+
+    def __init__(self, backend: BatchBackend):
+        self.backend = backend
+        self.settings = backend.settings
         self.loop = asyncio.get_running_loop()
-        path = client.journal.path if client.journal is not None else None
+        path = backend.journal.path if backend.journal is not None else None
         self.journal = BatchJournal(path.with_name(f"{path.stem}.batches.jsonl") if path else None)
         self._disabled = False  # no batch API for this model: sync from now on
         try:
-            self._model, self._provider, _, _ = litellm.get_llm_provider(client.model)
+            self._model, self._provider, _, _ = litellm.get_llm_provider(self.settings.model)
         except Exception as exc:  # noqa: BLE001 - litellm cannot route it: sync
             self._disabled = True
             logger.warning("teacher batch: no provider for %s (%s); sending synchronously",
-                           client.model, exc)
+                           self.settings.model, exc)
         self._queue: dict[str, _Waiting] = {}
         self._inflight: dict[str, _Waiting] = {}  # queued into a batch not yet answered
         self._arrivals = 0
         self._gathering: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
 
-    async def chat(self, messages: list[dict], key: str | None) -> TeacherReply | None:
+    async def chat(self, messages: list[dict]) -> TeacherReply | None:
         if self._disabled:
             return None
-        key = key or request_key(self.client.model, messages, self.client.temperature,
-                                 self.client.max_tokens)
+        s = self.settings
+        key = request_key(s.model, messages, s.temperature, s.max_tokens)  # the journal's key
         future = self.loop.create_future()
         waiting = self._inflight.get(key) or self._queue.setdefault(key, _Waiting(key, messages))
         waiting.futures.append(future)
@@ -160,8 +142,8 @@ class Batcher:
         return await future
 
     def _auth(self) -> dict[str, Any]:
-        return {"custom_llm_provider": self._provider, "api_base": self.client.api_base,
-                "api_key": self.client._api_key(), "max_retries": 0}
+        return {"custom_llm_provider": self._provider, "api_base": self.settings.api_base,
+                "api_key": self.settings.request_api_key(), "max_retries": 0}
 
     async def _gather(self) -> None:
         start, seen = self.loop.time(), -1
@@ -192,7 +174,7 @@ class Batcher:
                 if isinstance(exc, Exception):  # whatever is unanswered goes synchronously
                     logger.warning("teacher batch: %s: %s; sending its unanswered requests "
                                    "synchronously", type(exc).__name__,
-                                   self.client._redact(str(exc)))
+                                   self.settings.redact(str(exc)))
         finally:
             self._resolve(group, {})
 
@@ -204,10 +186,10 @@ class Batcher:
                     future.set_result(replies.get(w.key))
 
     async def _submit(self, ws: list[_Waiting]) -> None:
-        c = self.client
+        s = self.settings
         lines = [json.dumps({"custom_id": w.key, "method": "POST", "url": ENDPOINT, "body": {
-            "model": self._model, "messages": w.messages, "max_tokens": c.max_tokens,
-            "temperature": c.temperature}}, ensure_ascii=False) for w in ws]
+            "model": self._model, "messages": w.messages, "max_tokens": s.max_tokens,
+            "temperature": s.temperature}}, ensure_ascii=False) for w in ws]
         data = ("\n".join(lines) + "\n").encode("utf-8")
         try:
             upload = await litellm.acreate_file(
@@ -218,10 +200,10 @@ class Batcher:
         except Exception as exc:  # noqa: BLE001 - these requests go synchronously instead
             self._disabled = _permanent(exc)  # e.g. a provider without a batch API
             logger.warning("teacher batch: could not submit %d requests (%s)%s; sending them "
-                           "synchronously", len(ws), c._redact(str(exc)),
+                           "synchronously", len(ws), s.redact(str(exc)),
                            " and every later one" if self._disabled else "")
             return
-        c.requests_sent += len(ws)
+        self.backend.requests_sent += len(ws)
         self.journal.submitted(batch.id, upload.id, [w.key for w in ws])  # before any wait
         logger.info("teacher batch %s: submitted %d requests (input file %s)",
                     batch.id, len(ws), upload.id)
@@ -229,8 +211,8 @@ class Batcher:
 
     async def _wait(self, batch_id: str, ws: list[_Waiting]) -> None:
         """Poll until the batch is over (or too old: cancel it), journal its replies, answer."""
-        c = self.client
-        deadline = self.journal.batches[batch_id]["submitted_at"] + c.batch_max_wait_s
+        s, journal = self.settings, self.backend.journal
+        deadline = self.journal.batches[batch_id]["submitted_at"] + s.batch_max_wait_s
         while True:
             try:
                 batch = await litellm.aretrieve_batch(batch_id=batch_id, **self._auth(),
@@ -242,7 +224,7 @@ class Batcher:
                 if batch.status in DONE:
                     break
             except Exception as exc:  # noqa: BLE001 - a failed poll is polled again ...
-                logger.warning("teacher batch %s: poll failed (%s)", batch_id, c._redact(str(exc)))
+                logger.warning("teacher batch %s: poll failed (%s)", batch_id, s.redact(str(exc)))
                 if _permanent(exc):  # ... unless the provider does not know it (404: gone)
                     self.journal.finished(batch_id, "lost")
                     return
@@ -250,18 +232,18 @@ class Batcher:
             if left <= 0:
                 logger.warning("teacher batch %s: not done within batch_max_wait_s (%g s); "
                                "cancelling it, sending its requests synchronously",
-                               batch_id, c.batch_max_wait_s)
+                               batch_id, s.batch_max_wait_s)
                 try:
                     await litellm.acancel_batch(batch_id=batch_id, **self._auth())
                 except Exception as exc:  # noqa: BLE001 - best effort
                     logger.warning("teacher batch %s: cancel failed (%s)", batch_id,
-                                   c._redact(str(exc)))
+                                   s.redact(str(exc)))
                 self.journal.finished(batch_id, "abandoned")
                 return
-            await asyncio.sleep(min(c.batch_poll_s, left))
+            await asyncio.sleep(min(s.batch_poll_s, left))
         replies, why = await self._replies([batch.output_file_id, batch.error_file_id])
-        if replies and c.journal is not None:  # on disk before any caller uses one
-            await asyncio.to_thread(c.journal.put_many,
+        if replies and journal is not None:  # on disk before any caller uses one
+            await asyncio.to_thread(journal.put_many,
                                     [(k, asdict(r)) for k, r in replies.items()])
         self.journal.finished(batch_id, batch.status)
         missing = sum(w.key not in replies for w in ws)
@@ -275,8 +257,6 @@ class Batcher:
                                                                     str | None]:
         """Output / error files -> ({custom_id (request key): reply at the batch price}, the
         first row error's message); rows not a readable HTTP 200 completion are left out."""
-        from elad_core.teacher.client import TeacherReply
-
         out: dict[str, TeacherReply] = {}
         why = None
         for file_id in filter(None, file_ids):
@@ -297,7 +277,7 @@ class Batcher:
                 except (ValueError, KeyError, IndexError, TypeError, AttributeError):
                     continue
                 out[key] = TeacherReply(text, prompt, completion,
-                                        self.client.price_usd(prompt, completion))
+                                        self.backend.prices.price_usd(prompt, completion))
         return out, why
 
 
@@ -305,12 +285,3 @@ def _permanent(exc: BaseException) -> bool:
     """A 4xx other than 408 / 429: asking again will not help."""
     status = getattr(exc, "status_code", None)
     return isinstance(status, int) and 400 <= status < 500 and status not in (408, 429)
-
-
-
-def batcher_of(client: TeacherClient) -> Batcher:
-    """The client's Batcher for the running event loop (a new one per loop: asyncio.run)."""
-    batcher = client._batcher
-    if batcher is None or batcher.loop is not asyncio.get_running_loop():
-        batcher = client._batcher = Batcher(client)
-    return batcher

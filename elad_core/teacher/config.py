@@ -50,14 +50,20 @@ class OracleFaultConfig(StrictModel):
 
 
 class TeacherConfig(StrictModel):
-    model: str = "oracle"  # "oracle" (local test double) or any litellm model string
-    api_base: str | None = None  # e.g. http://127.0.0.1:8000/v1; set automatically for oracle
+    model: str = Field(  # "oracle" (local test double) or any litellm model string
+        "oracle", description="'oracle' or a litellm model string.")
+    api_base: str | None = Field(  # e.g. http://127.0.0.1:8000/v1; set automatically for oracle
+        None, description="Teacher endpoint (OpenAI style).")
     # the API key comes from an environment variable (its NAME here, never the key) or from
     # a Prefect Secret block (its name; resolved inside the teacher task), not both
-    api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                                    description="Env var holding the teacher API key.")
     api_key_secret: str | None = None
-    seed_annotator: Literal["cot", "clear", "clear_single"] = "cot"
-    annotator: Literal["cot", "clear", "clear_single"] = "clear"  # docs/design.md §2.3
+    seed_annotator: Literal["cot", "clear", "clear_single"] = Field(
+        "cot", description="Teacher annotation of round 0's seed questions.")
+    annotator: Literal["cot", "clear", "clear_single"] = Field(  # docs/design.md §2.3
+        "clear", description="Teacher annotation after round 0: clear = ELAD's multi-turn "
+                             "CLEAR, clear_single = one call, cot = from scratch.")
     # a reply with no readable answer is sent back once with an answer trigger (Kojima et al.
     # 2022; docs/design.md §2.3); auto: on unless the teacher is the oracle test double
     answer_turn: bool | Literal["auto"] = "auto"
@@ -99,12 +105,16 @@ class TeacherConfig(StrictModel):
     min_usable_fraction: float = Field(0.5, ge=0, le=1)
     # a folder of replies shared across runs (elad_core.teacher.reply_cache): temperature-0
     # requests found there are not sent again; None: no cross-run cache
-    reply_cache: str | None = None
+    reply_cache: str | None = Field(None, description=(
+        "Folder of teacher replies shared across runs: temperature-0 requests found there "
+        "are not sent (and not paid) again."))
     filter_wrong_teacher: bool = False  # drop annotations disagreeing with gold (if gold)
     max_clear_turns: int = Field(16, ge=1)
     # sync: one request per call; batch: a round's requests go through the provider's batch
     # API (elad_core/teacher/batch.py), at batch prices; not in the reply cache key
-    mode: Literal["sync", "batch"] = "sync"
+    mode: Literal["sync", "batch"] = Field("sync", description=(
+        "Teacher requests one by one or through the provider's batch API at its batch price "
+        "(batch: hours)."))
     batch_poll_s: float = Field(30.0, gt=0)  # seconds between polls of a submitted batch
     # give up on a batch after this many seconds (from its submission; the 24 h completion
     # window + 1 h): its unanswered requests are then sent synchronously

@@ -1,5 +1,9 @@
 """The reply journal: every teacher reply paid for, on disk before it is used (docs/design.md §3).
 
+A store: `ReplyJournal` (and `GroupCommit`, its grouped fsyncs). The wrapper that consults
+it around any teacher backend is `wrappers.Journaled`, composed by the TeacherClient façade;
+the batch backend writes the rows of a provider batch to it itself.
+
 A CLEAR dialogue is several calls; when turn 3 fails transiently, or the process is killed in
 the middle of a batch, the retry replays the dialogue from the start. The journal makes that
 free: before sending, the client looks the request up (key: sha256 of the model, sampling
@@ -76,6 +80,11 @@ class ReplyJournal:
             if entry is not None:
                 self.hits += 1
             return entry
+
+    def holds(self, key: str) -> bool:
+        """Whether a reply for `key` is recorded (not counted as a hit)."""
+        with self._lock:
+            return key in self._entries
 
     def put(self, key: str, reply: dict[str, Any]) -> None:
         """Record a paid reply: one JSON line, flushed and fsync'd before returning."""

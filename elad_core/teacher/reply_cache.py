@@ -1,5 +1,8 @@
 """A teacher reply cache shared across runs (`teacher.reply_cache`, issue #15; docs/design.md §3.3).
 
+A store: `ReplyCache`. The wrapper that consults it around any teacher backend (temperature-0
+requests only) is `wrappers.Cached`, composed by the TeacherClient façade.
+
 The reply journal (elad_core.teacher.journal) makes one run never pay twice; this cache does
 the same across runs: a user who re-runs with another student setting, selector or seed asks
 the teacher the same temperature-0 questions again, and those replies are already paid for.
@@ -31,6 +34,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from elad_core.teacher.settings import ORACLE_MODEL
+
 FIELDS = ("text", "prompt_tokens", "completion_tokens", "cost_usd")
 
 
@@ -55,13 +60,13 @@ class ReplyCache:
         self.hits = 0
         self._lock = threading.Lock()
 
-    def key(self, client, messages: list[dict]) -> str:
-        """The cache key of `messages` sent by TeacherClient `client` (its model, endpoint
-        identity, temperature and max tokens)."""
-        from elad_core.teacher.client import ORACLE_MODEL
-
-        endpoint = "oracle" if client.model == ORACLE_MODEL else (client.api_base or "")
-        return cache_key(client.model, endpoint, messages, client.temperature, client.max_tokens)
+    @staticmethod
+    def key(model: str, api_base: str | None, messages: list[dict], temperature: float,
+            max_tokens: int) -> str:
+        """The cache key of `messages` sent to `model` at `api_base` (its endpoint identity:
+        "oracle" for the oracle, whose port changes per run) with these sampling settings."""
+        endpoint = "oracle" if model == ORACLE_MODEL else (api_base or "")
+        return cache_key(model, endpoint, messages, temperature, max_tokens)
 
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.json"

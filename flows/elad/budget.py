@@ -6,10 +6,12 @@ from __future__ import annotations
 from elad_core.budget import Budget, Usage, read_history, round_refusal
 from elad_core.elad.cost import Estimator, estimator_for, gold_solutions
 from elad_core.elad.config import RunConfig
-from elad_core.refs import BudgetState, RoundState
+from elad_core.elad.plan import plan_round
+from elad_core.elad.round_record import RoundRecord
+from elad_core.elad.state import BudgetState, RoundState
 
 
-def round_budget(config: RunConfig, estimator: Estimator, rounds: list[dict], r: int,
+def round_budget(config: RunConfig, estimator: Estimator, rounds: list[RoundRecord], r: int,
                  pool_left: int) -> tuple[str | None, BudgetState | None]:
     """(why round r must not start or None, round r's BudgetState: spend so far, estimated
     usage per annotation and for the round).
@@ -19,11 +21,9 @@ def round_budget(config: RunConfig, estimator: Estimator, rounds: list[dict], r:
     """
     if pool_left == 0:
         return "pool exhausted", None
-    sel, teacher = config.selection, config.teacher
-    annotator = teacher.seed_annotator if r == 0 else teacher.annotator
-    est = estimator.round(r, annotator, min(sel.seed_size if r == 0 else sel.per_round,
-                                            pool_left), rounds)
-    spent = Usage(sum(x["teacher_tokens"] for x in rounds), sum(x["cost_usd"] for x in rounds))
+    plan = plan_round(config, r, pool_left)
+    est = estimator.round(r, plan.annotator, plan.questions, [x.as_dict() for x in rounds])
+    spent = Usage(sum(x.teacher_tokens for x in rounds), sum(x.cost_usd for x in rounds))
     return round_refusal(Budget.from_config(config), est, spent), BudgetState(
         spent=spent, per_annotation=est.per_annotation,
         estimate={"teacher_tokens": round(est.usage.teacher_tokens),
@@ -35,7 +35,8 @@ def budget_from_run_folder(config: RunConfig, round_index: int, state: RoundStat
     """Round `round_index`'s budget state when distill_round runs on its own (no loop built
     it): the earlier rounds' records are the manifests in the run folder, as for `elad plan`.
     Budgets are never left unchecked."""
-    history = [r for r in read_history(config.run_dir.resolve()) if r["round"] < round_index]
+    history = [RoundRecord.from_manifest(r) for r in read_history(config.run_dir.resolve())
+               if r["round"] < round_index]
     estimator = estimator_for(config.teacher, [e.question for e in pool],
                               solutions=gold_solutions(pool))
     pool_left = max(1, len(pool) - len(state.annotated))

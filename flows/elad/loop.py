@@ -19,8 +19,9 @@ from elad_core.budget import with_cumulative_tokens
 from elad_core.elad.config import RunConfig
 from elad_core.elad.loaders import fingerprint
 from elad_core.elad.preflight import preflight
+from elad_core.elad.round_record import RunSummary
 from elad_core.explanations.records import Example
-from elad_core.refs import DataRefs, RoundState, StudentRef
+from elad_core.elad.state import DataRefs, RoundState, StudentRef
 from elad_core.teacher.endpoint import teacher_endpoint
 from elad_core.elad.oracle_judge import OracleJudge
 from flows.elad.budget import round_budget
@@ -35,7 +36,7 @@ from tasks.teacher import RUN_COUNTS
 
 
 @flow(name="active-distillation")
-def active_distillation(config: RunConfig, checked: bool = False) -> dict:
+def active_distillation(config: RunConfig, checked: bool = False) -> RunSummary:
     """Run the rounds of one active-distillation job; returns the summary (also on disk).
 
     checked: the caller already ran the pre-flight on this config (`elad run` does, before it
@@ -66,20 +67,21 @@ def active_distillation(config: RunConfig, checked: bool = False) -> dict:
                 flow_run_name=f"{config.run_name}-round-{r:03d}", task_runner=runner)(
                 config, r, state.model_copy(update={"budget": budget}))
             state = result.next_state(state)
-            rounds.append({k: v for k, v in result.record.items() if k != "config"})
-            why = result.record["teacher_stop"] or result.record["budget_stop"]
+            rounds.append(result.record)
+            why = result.record.teacher_stop or result.record.budget_stop
             if why:
                 stopped = f"stopped in round {r}: {why}"
                 logger.warning(stopped)
                 break
     counts = RUN_COUNTS.pop(str(run_dir))  # this run's requests only
-    summary = {"run_name": config.run_name, "rounds": with_cumulative_tokens(rounds),
-               "stopped": stopped, "data": {"duplicates": data.duplicates},
-               "teacher_requests_sent": counts.sent,
-               "teacher_replies_replayed": counts.replayed,
-               "teacher_replies_reused": counts.reused,
-               "wall_s": round(time.perf_counter() - t0, 3)}
-    publish_run(config.run_name, run_dir, summary, "accuracy-curve", CURVE, "accuracy",
+    rows = with_cumulative_tokens([rec.summary_row() for rec in rounds])
+    summary = RunSummary(run_name=config.run_name, rounds=rows, stopped=stopped,
+                         data={"duplicates": data.duplicates},
+                         teacher_requests_sent=counts.sent,
+                         teacher_replies_replayed=counts.replayed,
+                         teacher_replies_reused=counts.reused,
+                         wall_s=round(time.perf_counter() - t0, 3))
+    publish_run(config.run_name, run_dir, summary.as_dict(), "accuracy-curve", CURVE, "accuracy",
                 "Student accuracy against cumulative teacher tokens, one row per round.")
     return summary
 

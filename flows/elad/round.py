@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from prefect import flow
 from prefect.concurrency.sync import concurrency
@@ -21,30 +22,33 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from elad_core.budget import BatchGate, Budget
 from elad_core.elad.config import RunConfig
+from elad_core.elad.plan import RoundPlan, plan_round
 from elad_core.elad.prompts import PROMPT_VERSION
 from elad_core.explanations.records import Annotation, Sample, from_rows
 from elad_core.elad.reply_quality import raw_excerpt, unusable_stop
-from elad_core.elad.rounds import annotation_requests, chunks, round_record
+from elad_core.elad.rounds import annotation_requests, chunks
+from elad_core.elad.round_record import RoundRecord, round_record
 from elad_core.elad.selection_report import selection_report
 from elad_core.files import read_parquet
-from elad_core.refs import AnnotationBatchRef, BudgetState, FileRef, RoundResult, RoundState
+from elad_core.elad.state import AnnotationBatchRef, BudgetState, RoundResult, RoundState
+from elad_core.refs import FileRef
 from elad_core.seeds import derive_seed
 from elad_core.student import default_train_mode
 from elad_core.timing import StepTimer
 from flows.elad.budget import budget_from_run_folder
-from flows.elad.select import select_questions
+from flows.elad.select import Selection, select_questions
 from tasks import in_run
 from tasks.elad.annotate import ELAD_REPLY_FIELDS, annotate_batch_task
 from tasks.elad.artifacts import publish_round
 from tasks.elad.data import read_examples
 from tasks.elad.selection import merge_shards
-from tasks.elad.student import evaluate_student, train_student
+from tasks.elad.student import evaluate_student, fine_tune_student
 from tasks.teacher import with_retry_policy
 
 
 @flow(name="distill-round", task_runner=ThreadPoolTaskRunner(max_workers=1))
 def distill_round(config: RunConfig, round_index: int, state: RoundState) -> RoundResult:
-    """Run round `round_index` from the loop's `state` (elad_core.refs.RoundState).
+    """Run round `round_index` from the loop's `state` (elad_core.elad.state.RoundState).
 
     Returns the round's record (its manifest: counts, teacher tokens, cost, accuracy,
     losses) with the new weights and D's annotation batches. Sampling and probe shards run
@@ -58,21 +62,20 @@ def distill_round(config: RunConfig, round_index: int, state: RoundState) -> Rou
     weights = state.weights.model_dump() if state.weights else {}
     pool = read_examples(data["pool"])
     questions = {e.id: e.question for e in pool}
-    family, sc, sel = config.data.answer_family, config.student, config.selection
-    seed_round = round_index == 0
-    selector = "random" if seed_round else sel.selector
-    annotator = config.teacher.seed_annotator if seed_round else config.teacher.annotator
+    family, sc = config.data.answer_family, config.student
+    plan = plan_round(config, round_index, len(pool) - len(state.annotated))
+    annotator = plan.annotator
     # a slot of the server-wide GPU limit around each student step (a no-op if unset)
     gpu = functools.partial(concurrency, sc.concurrency_limit or [])
 
     # [1]-[3] which questions the teacher sees (flows/elad/select.py)
-    selected, samples_ref, shards, auto_choice = select_questions(
-        config, round_index, state, pool, annotator, timer, gpu)
+    picked = select_questions(config, plan, state, pool, timer, gpu)
+    selected, samples_ref = picked.selected, picked.samples_ref
 
     # [4] the teacher annotates the selected questions, batch by batch (cached, retried),
     # never sending a batch that would take the run or round past a budget, and stopping
     # when the replies paid for so far are unusable (elad_core.elad.reply_quality)
-    samples = from_rows(Sample, read_parquet(Path(samples_ref["path"]))) if samples_ref else None
+    samples = from_rows(Sample, read_parquet(Path(samples_ref.path))) if samples_ref else None
     requests = annotation_requests(selected, questions, samples if annotator != "cot" else None)
     budget = state.budget or budget_from_run_folder(config, round_index, state, pool)
     gate = BatchGate(Budget.from_config(config), budget.spent, budget.per_annotation)
@@ -101,22 +104,21 @@ def distill_round(config: RunConfig, round_index: int, state: RoundState) -> Rou
                        if a.status != "ok"]
                 teacher_stop += f"; e.g. {raw_excerpt(bad[0])}" if bad else ""
                 break
-        annotations_ref = in_run(merge_shards, run_dir)([b.model_dump() for b in batch_refs],
-                                                        rdir / "annotations.parquet")
+        annotations_ref = FileRef.of(in_run(merge_shards, run_dir)(
+            [b.model_dump() for b in batch_refs], rdir / "annotations.parquet"))
 
     annotation_files = state.annotation_files + tuple(batch_refs)
+    paid = TeacherStep(annotations_ref, budget, gate, len(batch_refs), cached_batches)
     if teacher_stop:  # [8] only: nothing usable to train on; the run stops here
-        return _stopped_round(config, round_index, state, rdir, questions, selector, annotator,
-                              selected, annotations_ref, budget, gate, teacher_stop,
-                              len(batch_refs), cached_batches, shards, timer, t_round,
-                              auto_choice)
+        return _stopped_round(config, plan, state, rdir, questions, picked, paid,
+                              teacher_stop, timer, t_round)
 
     # [5] D <- D ∪ Dⁿ   [6] fine-tune the student on D
     mode = config.train.mode if config.train.mode != "auto" else default_train_mode(sc.model)
     keep_going = config.train.continue_from_last
     keep_going = (mode == "full") if keep_going is None else keep_going
     with gpu(), timer("train"):
-        trained = in_run(train_student, run_dir)(
+        trained = in_run(fine_tune_student, run_dir)(
             student, weights if keep_going else {}, data["pool"], data["pool_sha"],
             [b.model_dump() for b in annotation_files], config.train.model_dump(mode="json"),
             mode, derive_seed(config.seed, "train", round_index), sc.device,
@@ -131,43 +133,56 @@ def distill_round(config: RunConfig, round_index: int, state: RoundState) -> Rou
             config.eval.model_dump(), family, sc.device, rdir / "eval.json")
 
     # [8] the round's manifest and Prefect artifacts
-    annotations = from_rows(Annotation, read_parquet(Path(annotations_ref["path"])))
-    record = round_record(
-        round_index=round_index, selector=selector, annotator=annotator,
-        prompt_version=PROMPT_VERSION, selected=selected, annotations=annotations,
-        budget_stop=gate.stop, budget_estimate=budget.estimate, trained=trained,
-        train_mode=mode, metrics=metrics, batches=len(batch_refs),
-        cached_batches=cached_batches, shards=shards, step_wall_s=timer.wall_s,
-        wall_s=time.perf_counter() - t_round, config=config.model_dump(mode="json"),
-        auto_choice=auto_choice, previous_accuracy=state.last_accuracy, student=student,
-        selection=selection_report(annotations, _control_ids(rdir), samples))
-    outputs = {"annotations": annotations_ref["sha"], "weights": new_weights.sha,
+    annotations = from_rows(Annotation, read_parquet(Path(annotations_ref.path)))
+    record = _record(config, plan, picked, paid, annotations, timer, t_round, trained=trained,
+                     train_mode=mode, metrics=metrics, previous_accuracy=state.last_accuracy,
+                     student=student,
+                     selection=selection_report(annotations, _control_ids(rdir), samples))
+    outputs = {"annotations": annotations_ref.sha, "weights": new_weights.sha,
                "eval": metrics, "selected": selected}
-    in_run(publish_round, run_dir)(config.run_name, rdir, outputs, record, questions)
+    in_run(publish_round, run_dir)(config.run_name, rdir, outputs, record.as_dict(), questions)
     # D grows by the questions sent to the teacher (a budget stop may leave selected ones)
     return RoundResult(record=record, selected_ids=tuple(a.question_id for a in annotations),
                        weights=new_weights, annotation_files=annotation_files)
 
 
-def _stopped_round(config: RunConfig, round_index: int, state: RoundState, rdir: Path,
-                   questions: dict, selector: str, annotator: str, selected: list[str],
-                   annotations_ref: dict, budget: BudgetState, gate: BatchGate,
-                   teacher_stop: str, batches: int, cached_batches: int, shards: list | None,
-                   timer: StepTimer, t_round: float, auto_choice: dict | None) -> RoundResult:
+class TeacherStep(NamedTuple):
+    """What step [4] paid for: the merged annotations' ref, the round's budget state and
+    gate, and how many teacher batches ran (and how many of them came from the cache)."""
+
+    annotations_ref: FileRef
+    budget: BudgetState
+    gate: BatchGate
+    batches: int
+    cached_batches: int
+
+
+def _record(config: RunConfig, plan: RoundPlan, picked: Selection, paid: TeacherStep,
+            annotations: list[Annotation], timer: StepTimer, t_round: float,
+            **outcome) -> RoundRecord:
+    """The round's record (its manifest, elad_core.elad.rounds.round_record) from the plan,
+    steps [1]-[4] and `outcome` (training, evaluation, or why the round stopped)."""
+    return round_record(
+        round_index=plan.round_index, selector=plan.selector, annotator=plan.annotator,
+        prompt_version=PROMPT_VERSION, selected=picked.selected, annotations=annotations,
+        budget_stop=paid.gate.stop, budget_estimate=paid.budget.estimate,
+        batches=paid.batches, cached_batches=paid.cached_batches, shards=picked.shards,
+        step_wall_s=timer.wall_s, wall_s=time.perf_counter() - t_round,
+        config=config.model_dump(mode="json"),
+        auto_choice=picked.auto_choice.as_dict() if picked.auto_choice else None, **outcome)
+
+
+def _stopped_round(config: RunConfig, plan: RoundPlan, state: RoundState, rdir: Path,
+                   questions: dict[str, str], picked: Selection, paid: TeacherStep,
+                   teacher_stop: str, timer: StepTimer, t_round: float) -> RoundResult:
     """The record of a round stopped for unusable teacher replies: what was paid for and
     why, no training or evaluation; the weights stay the previous round's."""
-    annotations = from_rows(Annotation, read_parquet(Path(annotations_ref["path"])))
-    record = round_record(
-        round_index=round_index, selector=selector, annotator=annotator,
-        prompt_version=PROMPT_VERSION, selected=selected, annotations=annotations,
-        budget_stop=gate.stop, budget_estimate=budget.estimate, trained=None,
-        train_mode=None, metrics=None, batches=batches, cached_batches=cached_batches,
-        shards=shards, step_wall_s=timer.wall_s, wall_s=time.perf_counter() - t_round,
-        config=config.model_dump(mode="json"), teacher_stop=teacher_stop,
-        auto_choice=auto_choice)
+    annotations = from_rows(Annotation, read_parquet(Path(paid.annotations_ref.path)))
+    record = _record(config, plan, picked, paid, annotations, timer, t_round, trained=None,
+                     train_mode=None, metrics=None, teacher_stop=teacher_stop)
     in_run(publish_round, config.run_dir.resolve())(
-        config.run_name, rdir, {"annotations": annotations_ref["sha"], "stop": teacher_stop},
-        record, questions)
+        config.run_name, rdir, {"annotations": paid.annotations_ref.sha,
+                                "stop": teacher_stop}, record.as_dict(), questions)
     return RoundResult(record=record, selected_ids=(), weights=state.weights,
                        annotation_files=state.annotation_files)
 

@@ -17,8 +17,11 @@ from typing import NamedTuple
 from elad_core.elad.config import RunConfig
 from elad_core.explanations.records import Example
 from elad_core.elad.rounds import chunks
+from elad_core.elad.plan import RoundPlan
 from elad_core.elad.selectors import make_selector
-from elad_core.refs import RoundState
+from elad_core.elad.selectors.auto import AutoChoice
+from elad_core.refs import FileRef
+from elad_core.elad.state import RoundState
 from elad_core.seeds import derive_seed, seeded_subset
 from elad_core.timing import StepTimer
 from tasks import in_run
@@ -32,27 +35,26 @@ class Selection(NamedTuple):
     the sampling shards' results (None in the seed round), and `auto`'s choice (or None)."""
 
     selected: list[str]
-    samples_ref: dict | None
+    samples_ref: FileRef | None
     shards: list[dict] | None
-    auto_choice: dict | None
+    auto_choice: AutoChoice | None
 
 
-def select_questions(config: RunConfig, round_index: int, state: RoundState,
-                     pool: list[Example], annotator: str, timer: StepTimer,
-                     gpu: Callable) -> Selection:
-    """Steps [1]-[3] of round `round_index` (module doc). gpu: () -> the context holding a
-    slot of the server-wide GPU limit around each student step."""
-    run_dir = config.run_dir.resolve()
+def select_questions(config: RunConfig, plan: RoundPlan, state: RoundState,
+                     pool: list[Example], timer: StepTimer, gpu: Callable) -> Selection:
+    """Steps [1]-[3] of the round `plan` describes (module doc): up to `plan.questions`
+    questions picked by `plan.selector`. gpu: () -> the context holding a slot of the
+    server-wide GPU limit around each student step."""
+    run_dir, round_index = config.run_dir.resolve(), plan.round_index
     rdir = run_dir / f"round_{round_index:03d}"
     data, student = state.data.model_dump(), state.student.model_dump()
     weights = state.weights.model_dump() if state.weights else {}
     family, sc, sel = config.data.answer_family, config.student, config.selection
-    selector = sel.selector
     shards, samples_ref, auto_choice = None, None, None
-    if round_index == 0:  # [3] the untrained student carries no signal: B0 random questions
+    if plan.seed_round:  # [3] the untrained student carries no signal: B0 random questions
         with timer("select"):
             selected = in_run(select_seed, run_dir)(
-                data["pool"], data["pool_sha"], sel.seed_size,
+                data["pool"], data["pool_sha"], plan.questions,
                 derive_seed(config.seed, "select", 0), rdir / "selected.parquet")
     else:
         # [1] the student samples K explanations per not-yet-annotated pool question
@@ -76,10 +78,10 @@ def select_questions(config: RunConfig, round_index: int, state: RoundState,
         # the selector says what else it needs: probes, embeddings, predicted teacher tokens
         options = sel.model_dump(include={"cost_alpha", "auto_agreement", "auto_switch",
                                           "auto_uncertainty"})
-        if selector == "auto":
+        if plan.selector == "auto":
             auto_choice = in_run(choose_auto, run_dir)(samples_ref, options)
-        active = auto_choice["selector"] if auto_choice else selector
-        chosen = make_selector(active, sel.egss_lambda, **options)
+        active = auto_choice["selector"] if auto_choice else plan.selector
+        chosen = make_selector(active, sel.egss_lambda, **options)  # once per round
         probes_ref, embeddings_ref, cost = None, None, None
         if chosen.needs_embeddings:  # the student's own question embeddings (design §2.2.2)
             with gpu(), timer("embed"):
@@ -87,7 +89,8 @@ def select_questions(config: RunConfig, round_index: int, state: RoundState,
                     student, weights, data["pool"], data["pool_sha"], sc.generate_batch_size,
                     sc.device, rdir / "embeddings.parquet")
         if chosen.needs_costs:  # predicted teacher tokens per question (design §2.2.1)
-            cost = {"pool": data["pool"], "pool_sha": data["pool_sha"], "annotator": annotator,
+            cost = {"pool": data["pool"], "pool_sha": data["pool_sha"],
+                    "annotator": plan.annotator,
                     "completion_tokens": config.teacher.completion_tokens_estimate}
         if chosen.needs_probes:
             probing = sc.model_dump(include={"probe_max_new_tokens", "probe_batch_size",
@@ -100,10 +103,11 @@ def select_questions(config: RunConfig, round_index: int, state: RoundState,
         # [3] the top-B not yet annotated (selection.control_fraction of them at random)
         with timer("select"):
             selected = in_run(score_and_select, run_dir)(
-                active, sel.egss_lambda, samples_ref, probes_ref, list(state.annotated),
-                sel.per_round, derive_seed(config.seed, "select", round_index), rdir,
-                options=options, embeddings=embeddings_ref, cost=cost,
+                chosen, active, samples_ref, probes_ref, list(state.annotated),
+                plan.questions, derive_seed(config.seed, "select", round_index), rdir,
+                embeddings=embeddings_ref, cost=cost,
                 control_fraction=sel.control_fraction,
                 control_seed=derive_seed(config.seed, "control", round_index),
                 auto_choice=auto_choice)
-    return Selection(selected, samples_ref, shards, auto_choice)
+    return Selection(selected, FileRef.of(samples_ref) if samples_ref else None, shards,
+                     AutoChoice(**auto_choice) if auto_choice else None)

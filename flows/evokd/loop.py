@@ -19,7 +19,7 @@ from elad_core.budget import Budget
 from elad_core.evokd import prompts
 from elad_core.evokd.config import EvoKDConfig
 from elad_core.evokd.preflight import evokd_preflight
-from elad_core.evokd.records import stop_reason, summary_rows
+from elad_core.evokd.records import EvoKDSummary, stop_reason, summary_rows
 from elad_core.files import read_parquet
 from elad_core.teacher.endpoint import teacher_endpoint
 from elad_core.evokd.oracle_judge import EvoKDOracleJudge
@@ -33,7 +33,7 @@ from tasks.teacher import RUN_COUNTS
 
 
 @flow(name="evokd-distillation")
-def evokd_distillation(config: EvoKDConfig) -> dict:
+def evokd_distillation(config: EvoKDConfig) -> EvoKDSummary:
     """Run one EvoKD job (or a baseline, `evokd.method`); returns the summary (also on disk)."""
     t0, logger = time.perf_counter(), get_run_logger()
     run_dir = config.run_dir.resolve()
@@ -45,8 +45,8 @@ def evokd_distillation(config: EvoKDConfig) -> dict:
              for x in read_parquet(p)]
 
     def judge() -> EvoKDOracleJudge:  # the simulated teacher, only for teacher "oracle"
-        return EvoKDOracleJudge(examples(data["reserve"]), data["kind"],
-                                known=examples(data["seeds"]), given=given, seed=config.seed)
+        return EvoKDOracleJudge(examples(data.reserve), data.kind,
+                                known=examples(data.seeds), given=given, seed=config.seed)
 
     budget, stopped = Budget.from_config(config), ""
     with teacher_endpoint(config.teacher, judge, run_dir / "oracle_requests.jsonl") as api:
@@ -57,37 +57,35 @@ def evokd_distillation(config: EvoKDConfig) -> dict:
             run.records.append(rec)
             stopped = stop_reason(run.records, r + 1, config.rounds, config.evokd.method,
                                   budget, run.estimate) or ""
-            rec["f1"] = rec["accuracy"] = None
             if config.eval.every_round or stopped:  # [6] (the last round always)
                 with timer("evaluate"):
-                    rec["eval"] = run.evaluate(rdir)
-                rec.update(f1=rec["eval"]["f1"], accuracy=rec["eval"].get("accuracy"))
-            rec.update(step_wall_s=timer.wall_s, wall_s=time.perf_counter() - t_round,
-                       config=config.model_dump(mode="json"))
-            outputs = {"batch": rec["batch_ref"]["sha"], "weights": run.weights.get("sha"),
-                       "eval": rec.get("eval"), "analysis": rec["analysis"]}
-            in_run(publish_evokd_round, run_dir)(config.run_name, rdir, outputs,
-                                                 {k: v for k, v in rec.items() if k != "eval"})
+                    rec.eval = run.evaluate(rdir)
+                rec.f1, rec.accuracy = rec.eval["f1"], rec.eval.get("accuracy")
+            rec.step_wall_s, rec.wall_s = timer.wall_s, time.perf_counter() - t_round
+            rec.config = config.model_dump(mode="json")
+            outputs = {"batch": rec.batch_ref["sha"],
+                       "weights": run.weights.sha if run.weights else None,
+                       "eval": rec.eval, "analysis": rec.analysis}
+            in_run(publish_evokd_round, run_dir)(config.run_name, rdir, outputs, rec.manifest())
             logger.info("round %d (%s): %d new examples, %d teacher tokens, f1 %s", r,
-                        rec["method"], rec["new_examples"], rec["teacher_tokens"], rec["f1"])
+                        rec.method, rec.new_examples, rec.teacher_tokens, rec.f1)
             if stopped:
                 break
     if "budget" in stopped or "failed" in stopped:
         logger.warning(stopped)
     rows, last = summary_rows(run.records), run.records[-1]
     counts = RUN_COUNTS.pop(str(run_dir))  # this run's requests only
-    summary = {
-        "run_name": config.run_name, "method": config.evokd.method, "task": config.data.task,
-        "k_shot": config.data.k_shot, "seed": config.seed, "rounds": rows, "stopped": stopped,
-        "final": {**{k: v for k, v in last.get("eval", {}).items() if k != "wall_s"},
-                  "round": last["round"]},
-        "teacher_tokens": rows[-1]["cumulative_teacher_tokens"],
-        "cost_usd": round(sum(x["cost_usd"] for x in run.records), 6),
-        "train_examples_total": sum(x["new_examples"] for x in run.records),
-        "prompt_version": prompts.PROMPT_VERSION, "teacher_requests_sent": counts.sent,
-        "teacher_replies_replayed": counts.replayed,
-        "teacher_replies_reused": counts.reused, "wall_s": round(time.perf_counter() - t0, 3),
-    }
-    publish_run(config.run_name, run_dir, summary, "f1-curve", CURVE, "f1",
+    summary = EvoKDSummary(
+        run_name=config.run_name, method=config.evokd.method, task=config.data.task,
+        k_shot=config.data.k_shot, seed=config.seed, rounds=rows, stopped=stopped,
+        final={**{k: v for k, v in (last.eval or {}).items() if k != "wall_s"},
+               "round": last.round},
+        teacher_tokens=rows[-1]["cumulative_teacher_tokens"],
+        cost_usd=round(sum(x.cost_usd for x in run.records), 6),
+        train_examples_total=sum(x.new_examples for x in run.records),
+        prompt_version=prompts.PROMPT_VERSION, teacher_requests_sent=counts.sent,
+        teacher_replies_replayed=counts.replayed, teacher_replies_reused=counts.reused,
+        wall_s=round(time.perf_counter() - t0, 3))
+    publish_run(config.run_name, run_dir, summary.as_dict(), "f1-curve", CURVE, "f1",
                 "EvoKD student: test F1 against cumulative teacher tokens, one row per round.")
     return summary

@@ -14,10 +14,10 @@ from elad_core.elad.prompts import cot_messages
 from elad_core.explanations.records import Probe, Sample, from_rows
 from elad_core.elad.selectors import (
     RandomSelector,
+    Selector,
     SelectorInput,
     control_count,
     control_picks,
-    make_selector,
     predicted_teacher_tokens,
     select_top,
 )
@@ -58,14 +58,16 @@ def choose_auto(samples: dict, options: dict) -> dict:
 
 
 @task(cache_policy=CONTENT_CACHE)
-def score_and_select(selector: str, lam: float, samples: dict, probes: dict | None,
-                     annotated: list[str], budget: int, seed: int, round_dir: Path,
-                     options: dict | None = None, embeddings: dict | None = None,
+def score_and_select(selector: Selector, selector_name: str, samples: dict,
+                     probes: dict | None, annotated: list[str], budget: int, seed: int,
+                     round_dir: Path, embeddings: dict | None = None,
                      cost: dict | None = None, control_fraction: float = 0.0,
                      control_seed: int = 0, auto_choice: dict | None = None) -> list[str]:
     """Score every sampled question and pick B not yet annotated (docs/design.md §2.2).
 
-    options: SelectorOptions fields besides lam. embeddings: an `embed_pool` ref (selectors
+    selector: the round's selector, built once by the round (`make_selector`); selector_name:
+    its name, recorded as `picked_by` (for `auto`: the selector auto chose).
+    embeddings: an `embed_pool` ref (selectors
     that `needs_embeddings`). cost: {"pool", "pool_sha", "annotator", "completion_tokens"}
     for predicted teacher tokens (`needs_costs`). control_fraction: that share of B drawn
     uniformly at random first (seeded by control_seed, §2.2.4), spread evenly through the
@@ -91,7 +93,7 @@ def score_and_select(selector: str, lam: float, samples: dict, probes: dict | No
         inputs = dataclasses.replace(inputs, predicted_tokens=predicted_teacher_tokens(
             np.array(prompt_chars), np.array(sample_chars), cost["annotator"],
             cost["completion_tokens"]))
-    sel = make_selector(selector, lam, **(options or {}))
+    sel = selector
     scores = sel.score(inputs) if ids else np.zeros(0)
     control = control_picks(ids, set(annotated), control_count(control_fraction, budget),
                             control_seed)
@@ -108,7 +110,7 @@ def score_and_select(selector: str, lam: float, samples: dict, probes: dict | No
     reason = auto_choice["reason"] if auto_choice else None
     write_parquet(round_dir / "selected.parquet", [
         {"question_id": q, "rank": r, "score": float(scores[position[q]]),
-         "control": q in is_control, "picked_by": "control" if q in is_control else selector,
+         "control": q in is_control, "picked_by": "control" if q in is_control else selector_name,
          "auto_choice": reason} for r, q in enumerate(selected)
     ])
     return selected

@@ -108,7 +108,7 @@ def probe_shard(student: dict, weights: dict, pool: str, pool_sha: str, samples:
 
 
 @task(cache_policy=CONTENT_CACHE)
-def train_student(student: dict, init: dict, pool: str, pool_sha: str, annotation_files: list[dict],
+def fine_tune_student(student: dict, init: dict, pool: str, pool_sha: str, annotation_files: list[dict],
                   train_cfg: dict, mode: str, seed: int, device: str, out_dir: Path,
                   processes: int = 1, filter_wrong_teacher: bool = False) -> dict:
     """Fine-tune on the accumulated annotated set D (docs/design.md §2 step 6): full or LoRA.

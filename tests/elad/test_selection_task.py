@@ -6,6 +6,7 @@ import pytest
 
 from elad_core.explanations.records import Example, Sample, to_rows
 from elad_core.files import read_parquet, write_parquet
+from elad_core.elad.selectors import CostAware, MaxEntropy, make_selector
 from tasks.elad.selection import choose_auto, interleave, score_and_select
 
 
@@ -31,8 +32,8 @@ def test_control_rows_are_random_marked_and_excluded_from_the_selector(tmp_path)
     picked = {}
     for seed in (1, 2, 3):
         out = tmp_path / f"r{seed}"
-        sel = score_and_select.fn("max_entropy", 1.0, samples, None, ["q19"], 8, 0, out,
-                                  control_fraction=0.25, control_seed=seed)
+        sel = score_and_select.fn(make_selector("max_entropy"), "max_entropy", samples, None,
+                                  ["q19"], 8, 0, out, control_fraction=0.25, control_seed=seed)
         rows = read_parquet(out / "selected.parquet")
         control = [r["question_id"] for r in rows if r["control"]]
         assert [r["question_id"] for r in rows] == sel and len(sel) == len(set(sel)) == 8
@@ -48,7 +49,8 @@ def test_control_rows_are_random_marked_and_excluded_from_the_selector(tmp_path)
     assert len(set(picked.values())) > 1  # the control draw follows its seed
     # control_fraction 0 (the default): no control rows, the plain top B
     out = tmp_path / "plain"
-    sel = score_and_select.fn("max_entropy", 1.0, samples, None, [], 4, 0, out)
+    sel = score_and_select.fn(make_selector("max_entropy"), "max_entropy", samples, None, [], 4,
+                              0, out)
     assert sel == ["q00", "q01", "q02", "q03"]
     assert not any(r["control"] for r in read_parquet(out / "selected.parquet"))
 
@@ -62,16 +64,11 @@ def test_cost_aware_task_prefers_the_shorter_question(tmp_path):
     cost = {"pool": str(pool_path), "pool_sha": "x", "annotator": "clear",
             "completion_tokens": 256}
     # max_entropy ties long and short (ln 2); cost-aware EGSS needs probes, so wrap by hand
-    from elad_core.elad import selectors
-
-    selectors.SELECTORS["_me_cost"] = lambda o: selectors.CostAware(selectors.MaxEntropy(), 1.0)
-    try:
-        assert score_and_select.fn("max_entropy", 1.0, samples, None, [], 1, 0,
-                                   tmp_path / "a") == ["long"]  # id order: long < short
-        assert score_and_select.fn("_me_cost", 1.0, samples, None, [], 1, 0, tmp_path / "b",
-                                   cost=cost) == ["short"]
-    finally:
-        del selectors.SELECTORS["_me_cost"]
+    assert score_and_select.fn(make_selector("max_entropy"), "max_entropy", samples, None, [],
+                               1, 0, tmp_path / "a") == ["long"]  # id order: long < short
+    me_cost = CostAware(MaxEntropy(), 1.0)
+    assert score_and_select.fn(me_cost, "me_cost", samples, None, [], 1, 0, tmp_path / "b",
+                               cost=cost) == ["short"]
     scores = {r["question_id"]: r for r in read_parquet(tmp_path / "b" / "scores.parquet")}
     assert scores["long"]["predicted_tokens"] > scores["short"]["predicted_tokens"] > 256
 
@@ -89,12 +86,13 @@ def test_typical_task_uses_the_embeddings_and_records_auto(tmp_path):
     choice = choose_auto.fn(samples, {"auto_uncertainty": "egss", "auto_agreement": 0.75,
                                       "auto_switch": 0.5})
     assert choice["selector"] == "typical" and choice["agreement"] == 0.0
-    sel = score_and_select.fn("typical", 1.0, samples, None, done, 1, 0, tmp_path,
-                              embeddings=ref, auto_choice=choice)
+    sel = score_and_select.fn(make_selector("typical"), "typical", samples, None, done, 1, 0,
+                              tmp_path, embeddings=ref, auto_choice=choice)
     # k = 2 annotated + 1 = 3 clusters = the blobs: the pick is from blob 2, the smallest
     # but the only one the annotated set does not cover
     assert len(sel) == 1 and blob[int(sel[0][1:])] == 2
     rows = read_parquet(tmp_path / "selected.parquet")
     assert {r["auto_choice"] for r in rows} == {choice["reason"]}
     with pytest.raises(ValueError, match="embeddings"):
-        score_and_select.fn("typical", 1.0, samples, None, [], 2, 0, tmp_path / "c")
+        score_and_select.fn(make_selector("typical"), "typical", samples, None, [], 2, 0,
+                            tmp_path / "c")

@@ -432,9 +432,9 @@ def test_esnli_one_shot_end_to_end(esnli_run):
 
     cfg, summary = esnli_run
     run = cfg.run_dir
-    assert [r["round"] for r in summary["rounds"]] == [0, 1]
-    assert summary["stopped"].startswith("stopped before round 2: budget")
-    assert 0 < summary["teacher_tokens"] <= 1500
+    assert [r["round"] for r in summary.rounds] == [0, 1]
+    assert summary.stopped.startswith("stopped before round 2: budget")
+    assert 0 < summary.teacher_tokens <= 1500
     r0, r1 = run / "round_000", run / "round_001"
     for name in ("batch.parquet", "feedback.parquet", "adapter", "manifest.json"):
         assert (r0 / name).exists() and (r1 / name).exists(), name
@@ -450,11 +450,11 @@ def test_esnli_one_shot_end_to_end(esnli_run):
     assert all(gold[b["text"]] == b["label"] for b in batch)
     # feedback: the round-0 student's predictions on the new batch, before training on it
     fb = read_parquet(r1 / "feedback.parquet")
-    assert len(fb) == 6 and summary["rounds"][1]["feedback_accuracy"] == sum(f["correct"] for f in fb) / 6
+    assert len(fb) == 6 and summary.rounds[1]["feedback_accuracy"] == sum(f["correct"] for f in fb) / 6
     manifest = json.loads((r1 / "manifest.json").read_text())
     assert manifest["prompt_version"] == prompts.PROMPT_VERSION and manifest["teacher_calls"] == 3
     assert manifest["analysis"].startswith("The student got")
-    assert 0.0 <= summary["final"]["f1"] <= 1.0 and summary["final"]["n"] == 40
+    assert 0.0 <= summary.final["f1"] <= 1.0 and summary.final["n"] == 40
     log = read_request_log(run / "oracle_requests.jsonl")
     assert any(r["status"] == 500 for r in log)  # injected faults happened ...
     assert sorted(r["mode"] for r in log if r["status"] == 200) == ["analyse", "generate", "label"]
@@ -466,9 +466,9 @@ def test_esnli_rerun_is_cached_and_sends_no_request(esnli_run):
 
     cfg, first = esnli_run
     again = evokd_distillation(cfg)
-    assert again["teacher_requests_sent"] == 0
-    assert [(r["teacher_tokens"], r["f1"]) for r in again["rounds"]] == \
-           [(r["teacher_tokens"], r["f1"]) for r in first["rounds"]]
+    assert again.teacher_requests_sent == 0
+    assert [(r["teacher_tokens"], r["f1"]) for r in again.rounds] == \
+           [(r["teacher_tokens"], r["f1"]) for r in first.rounds]
 
 
 @pytest.mark.slow
@@ -487,12 +487,12 @@ def test_wnut17_one_shot_end_to_end(prefect_harness, tmp_path):
 
     cfg = EvoKDConfig.model_validate(_cfg(tmp_path, "wnut17"))
     summary = evokd_distillation(cfg)
-    assert summary["stopped"] == "finished 2 rounds" and summary["teacher_requests_sent"] == 3
+    assert summary.stopped == "finished 2 rounds" and summary.teacher_requests_sent == 3
     batch = read_parquet(cfg.run_dir / "round_001" / "batch.parquet")
     assert len(batch) == 6
     for b in batch:  # BIO tags from the teacher, one per token
         assert len(b["label"].split(" ")) == len(b["text"].split(" "))
-    assert {"precision", "recall", "f1"} <= set(summary["final"])
+    assert {"precision", "recall", "f1"} <= set(summary.final)
 
 
 @pytest.mark.slow
@@ -505,7 +505,7 @@ def test_random_baseline_pays_only_label_calls(prefect_harness, tmp_path):
     cfg = EvoKDConfig.model_validate(_cfg(tmp_path, "sst2", SST2_DIR, run_name="rnd",
                                           evokd={"method": "random", "n_random": 5}))
     summary = evokd_distillation(cfg)
-    assert summary["rounds"][1]["new_examples"] == 5 and summary["teacher_requests_sent"] == 1
+    assert summary.rounds[1]["new_examples"] == 5 and summary.teacher_requests_sent == 1
     modes = [r["mode"] for r in read_request_log(cfg.run_dir / "oracle_requests.jsonl")]
     assert modes == ["label"]
 
@@ -519,7 +519,7 @@ def test_permanent_teacher_failure_stops_the_run_at_that_round(prefect_harness, 
     cfg = EvoKDConfig.model_validate(_cfg(tmp_path, "sst2", SST2_DIR, run_name="bad", rounds=3,
                                           teacher={"oracle": {"bad_request_rate": 1.0}}))
     summary = evokd_distillation(cfg)
-    assert summary["stopped"].startswith("stopped in round 1: teacher analyse call failed")
-    assert summary["teacher_requests_sent"] == 1  # no retry of a permanent error
-    assert [r["new_examples"] for r in summary["rounds"]] == [2, 0]
-    assert summary["final"]["round"] == 1 and "f1" in summary["final"]
+    assert summary.stopped.startswith("stopped in round 1: teacher analyse call failed")
+    assert summary.teacher_requests_sent == 1  # no retry of a permanent error
+    assert [r["new_examples"] for r in summary.rounds] == [2, 0]
+    assert summary.final["round"] == 1 and "f1" in summary.final

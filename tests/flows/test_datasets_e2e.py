@@ -47,10 +47,10 @@ def test_dataset_round(prefect_harness, tmp_path, data_root, fmt, folder, pool, 
     ev = str(root / ev) if ev.endswith(".json") else ev
     summary, cfg = _run(tmp_path, {"format": fmt, "dataset": str(root), "pool_split": pool,
                                    "eval_split": ev}, selector, annotator)
-    assert [r["selector"] for r in summary["rounds"]] == ["random", selector]
-    assert [r["annotator"] for r in summary["rounds"]] == ["cot", annotator]
-    assert [r["selected"] for r in summary["rounds"]] == [8, 4]  # the seed, then per_round
-    for r in summary["rounds"]:
+    assert [r["selector"] for r in summary.rounds] == ["random", selector]
+    assert [r["annotator"] for r in summary.rounds] == ["cot", annotator]
+    assert [r["selected"] for r in summary.rounds] == [8, 4]  # the seed, then per_round
+    for r in summary.rounds:
         assert r["annotation_statuses"] == {"ok": r["selected"]}  # the oracle knew every question
     # the student's answers are parsed in the dataset's own family
     family = read_parquet(cfg.run_dir / "data" / "eval.parquet")[0]["family"]
@@ -71,7 +71,7 @@ def test_strategyqa_is_evaluation_only(prefect_harness, tmp_path, hf_datasets_ca
                                    "family": "yesno", "eval_format": "strategyqa",
                                    "eval_dataset": str(task), "eval_split": str(task)},
                         "self_confidence", "clear_single")
-    assert [r["selector"] for r in summary["rounds"]] == ["random", "self_confidence"]
+    assert [r["selector"] for r in summary.rounds] == ["random", "self_confidence"]
     ev = read_parquet(cfg.run_dir / "data" / "eval.parquet")
     assert {e["family"] for e in ev} == {"yesno"} and len(ev) == 4
 
@@ -84,7 +84,7 @@ def test_anli_and_generic_jsonl(prefect_harness, tmp_path, hf_datasets_cache):
     anli.write_text("".join(json.dumps(r) + "\n" for r in rows))
     summary, _ = _run(tmp_path, {"format": "anli", "dataset": str(anli), "pool_split": str(anli),
                                  "eval_split": str(anli)}, "egss", "clear")
-    assert summary["rounds"][-1]["annotations_ok"] == 4
+    assert summary.rounds[-1]["annotations_ok"] == 4
 
     qa = tmp_path / "qa.jsonl"
     qa.write_text("".join(json.dumps({"q": f"Is {i} even?", "a": "yes" if i % 2 == 0 else "no",
@@ -93,4 +93,4 @@ def test_anli_and_generic_jsonl(prefect_harness, tmp_path, hf_datasets_cache):
                                  "eval_split": str(qa), "family": "yesno",
                                  "fields": {"question": "q", "answer": "a", "rationale": "why"}},
                       "random", "clear_single")
-    assert summary["rounds"][-1]["annotations_ok"] == 4
+    assert summary.rounds[-1]["annotations_ok"] == 4

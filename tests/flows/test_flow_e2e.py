@@ -29,7 +29,7 @@ def finished_run(prefect_harness, tmp_path_factory):
 def test_round_folders_hold_every_output(finished_run):
     cfg, summary = finished_run
     run = cfg.run_dir
-    assert [r["round"] for r in summary["rounds"]] == [0, 1]
+    assert [r["round"] for r in summary.rounds] == [0, 1]
     r0, r1 = run / "round_000", run / "round_001"
     for name in ("selected.parquet", "annotations.parquet", "eval.json", "manifest.json", "model"):
         assert (r0 / name).exists(), name
@@ -53,7 +53,7 @@ def test_round_folders_hold_every_output(finished_run):
 def test_summary_fields(finished_run):
     cfg, summary = finished_run
     on_disk = json.loads((cfg.run_dir / "summary.json").read_text())
-    assert on_disk["teacher_requests_sent"] == summary["teacher_requests_sent"] > 0
+    assert on_disk["teacher_requests_sent"] == summary.teacher_requests_sent > 0
     for r in on_disk["rounds"]:
         assert {"selected", "teacher_tokens", "accuracy", "train_loss"} <= set(r)
         assert r["teacher_tokens"] > 0
@@ -82,7 +82,7 @@ def test_failed_teacher_requests_were_retried(finished_run):
     failed = [r for r in log if r["status"] == 500]
     assert failed, "the seeded fault injection should have failed some requests"
     # ... yet every selected question ended annotated
-    for r in summary["rounds"]:
+    for r in summary.rounds:
         assert r["annotation_statuses"] == {"ok": r["selected"]}
     # a retry re-sends only what failed: for one-call CoT annotations (round 0) every
     # completion served is one that an annotation used (none paid twice)
@@ -106,8 +106,8 @@ def test_rerun_is_cached_and_sends_no_request(finished_run):
 
     cfg, first = finished_run
     again = active_distillation(cfg)
-    assert again["teacher_requests_sent"] == 0
-    for a, b in zip(first["rounds"], again["rounds"], strict=True):
+    assert again.teacher_requests_sent == 0
+    for a, b in zip(first.rounds, again.rounds, strict=True):
         assert (a["teacher_tokens"], a["accuracy"], a["train_loss"]) == \
                (b["teacher_tokens"], b["accuracy"], b["train_loss"])
         assert b["teacher_batches_cached"] == b["teacher_batches"]
@@ -122,7 +122,7 @@ def test_pretrained_student_is_fine_tuned_with_lora(finished_run, tmp_path):
     lora_cfg = RunConfig.model_validate(tiny_config(tmp_path, run_name="lora", student={
         **tiny_config(tmp_path)["student"], "model": str(base)}))
     summary = active_distillation(lora_cfg)
-    assert [r["train_mode"] for r in summary["rounds"]] == ["lora", "lora"]
+    assert [r["train_mode"] for r in summary.rounds] == ["lora", "lora"]
     adapter = lora_cfg.run_dir / "round_001" / "adapter"
     assert (adapter / "adapter_config.json").exists()  # standard peft adapter folder
     assert not (lora_cfg.run_dir / "student_base").exists()  # nothing built: base is given
@@ -131,7 +131,7 @@ def test_pretrained_student_is_fine_tuned_with_lora(finished_run, tmp_path):
 def test_curve_artifact_rounds_floats_for_the_ui(finished_run):
     cfg, summary = finished_run
     rows = json.loads(read_artifacts("t-accuracy-curve")[0].data)
-    for shown, full in zip(rows, summary["rounds"], strict=True):
+    for shown, full in zip(rows, summary.rounds, strict=True):
         assert shown["train_loss"] == round(full["train_loss"], 4)
         assert len(repr(shown["train_loss"]).split(".")[-1]) <= 4
 

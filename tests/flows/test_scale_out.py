@@ -53,13 +53,13 @@ def test_dask_runner_on_a_running_scheduler_keeps_its_address():
         assert isinstance(runner, DaskTaskRunner) and runner.address == cfg.address
 
 
-def _outputs(cfg: RunConfig, summary: dict) -> dict:
+def _outputs(cfg: RunConfig, summary) -> dict:
     """Everything a run's shards decide, with paths and wall times left out."""
     run = cfg.run_dir
     out = {"rounds": [{k: r[k] for k in ("selected", "teacher_tokens", "accuracy", "parse_rate",
                                          "eval_loss", "train_loss", "train_loss_first",
                                          "sampled_new_tokens", "annotation_statuses")}
-                      for r in summary["rounds"]]}
+                      for r in summary.rounds]}
     for rd in sorted(run.glob("round_*")):
         for name in ("samples", "probes", "scores", "selected", "annotations"):
             if (rd / f"{name}.parquet").exists():

@@ -25,7 +25,7 @@ def test_round_with_selector_and_control_slice(prefect_harness, tmp_path, select
                         **extra}
     config = RunConfig.model_validate(cfg)
     summary = active_distillation(config)
-    assert [r["round"] for r in summary["rounds"]] == [0, 1]
+    assert [r["round"] for r in summary.rounds] == [0, 1]
     r1 = config.run_dir / "round_001"
     rows = read_parquet(r1 / "selected.parquet")
     seeded = {r["question_id"] for r in read_parquet(config.run_dir / "round_000" / "selected.parquet")}
@@ -40,7 +40,7 @@ def test_round_with_selector_and_control_slice(prefect_harness, tmp_path, select
     # the selection report: the control question apart from the 3 selected ones
     report = manifest["selection_report"]
     assert report["control"]["questions"] == 1 and report["selected"]["questions"] == 3
-    r0 = summary["rounds"][0]
+    r0 = summary.rounds[0]
     assert manifest["accuracy_gain_per_1k_tokens"] == round(
         (manifest["accuracy"] - r0["accuracy"]) / (manifest["teacher_tokens"] / 1000), 6)
     assert r0["accuracy_gain_per_1k_tokens"] is None and "control" not in r0["selection_report"]

@@ -80,7 +80,7 @@ def test_mode_is_not_in_the_reply_key_and_budgets_use_batch_prices():
     assert pricing_client(batch).price_usd(1e6, 1e6) == pytest.approx(0.4 * list_price)
     client = TeacherClient.from_config(batch, "http://127.0.0.1:1/v1")
     assert (client.mode, client.batch_price_ratio) == ("batch", 0.4)
-    assert TeacherClient(**client.worker_kwargs()).mode == "batch"  # workers batch too
+    assert TeacherClient(settings=client.worker_settings()).mode == "batch"  # workers too
 
 
 # ------------------------------------------------------------------ (a) same annotations

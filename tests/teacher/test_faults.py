@@ -22,6 +22,7 @@ from elad_core.files import atomic_write_bytes
 from elad_core.teacher.client import TeacherClient
 from elad_core.teacher.config import TeacherConfig
 from elad_core.teacher.journal import ReplyJournal, request_key
+from elad_core.teacher.litellm_backend import map_error
 from elad_core.teacher.oracle.faults import FaultInjector, messages_sha
 from elad_core.elad.oracle_judge import OracleJudge
 from elad_core.teacher.oracle.server import (
@@ -217,7 +218,7 @@ def test_rejected_key_stops_the_batch_and_is_never_echoed(judge, examples):
 def test_key_is_redacted_from_provider_messages():
     key = "sk-planted-0123456789abcdef"
     client = TeacherClient("openai/gpt-4o-mini", api_key=key)
-    err = client._map_error(RuntimeError(f"upstream said: invalid key {key}"))
+    err = map_error(RuntimeError(f"upstream said: invalid key {key}"), client.settings)
     assert key not in str(err) and "[redacted]" in str(err)
 
 

@@ -58,7 +58,7 @@ def test_planted_key_is_used_and_found_nowhere(prefect_harness, tmp_path, monkey
                                                    rounds=1, teacher=teacher))
         summary = active_distillation(cfg)
     # the key reached the teacher: it answers nothing without it (401)
-    assert summary["rounds"][0]["annotation_statuses"] == {"ok": 8}
+    assert summary.rounds[0]["annotation_statuses"] == {"ok": 8}
     assert {r["status"] for r in read_request_log(log)} == {200}
 
     needle = key.encode()

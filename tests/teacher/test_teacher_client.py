@@ -278,12 +278,13 @@ def test_oracle_is_priced_at_its_simulated_prices():
     assert (cost_in, cost_out) == (pytest.approx(per_in), pytest.approx(per_out))
 
 
-def test_worker_kwargs_resolve_the_key(monkeypatch):
+def test_worker_settings_resolve_the_key(monkeypatch):
     monkeypatch.setenv("ELAD_TEST_KEY", "sk-test-0123456789")
     client = TeacherClient("openai/gpt-4o-mini", api_key_env="ELAD_TEST_KEY", max_concurrency=8)
-    kwargs = client.worker_kwargs(max_concurrency=3)
+    settings = client.worker_settings(max_concurrency=3)
     # the worker gets the key itself (no environment needed) and its share of the concurrency
-    assert kwargs["api_key"] == "sk-test-0123456789" and kwargs["max_concurrency"] == 3
-    assert "journal" not in kwargs and "throttle" not in kwargs
-    twin = TeacherClient(**kwargs)
+    assert settings.api_key == "sk-test-0123456789" and settings.max_concurrency == 3
+    assert not hasattr(settings, "journal") and not hasattr(settings, "throttle")
+    assert "sk-test-0123456789" not in repr(settings)
+    twin = TeacherClient(settings=settings)
     assert (twin.model, twin.timeout_s, twin.max_tokens) == (client.model, None, 512)

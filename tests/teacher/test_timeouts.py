@@ -52,17 +52,18 @@ def test_the_default_timeout_scales_with_max_tokens_and_concurrency():
     fixed = TeacherClient.from_config(cfg.model_copy(update={"timeout_s": 900.0}), None)
     assert fixed.request_timeout_s() == fixed.request_timeout_s(24) == 900.0
     # a worker process's client has a share of the concurrency, but all of them share the server
-    twin = TeacherClient(**client.worker_kwargs(max_concurrency=3))
+    twin = TeacherClient(settings=client.worker_settings(max_concurrency=3))
     assert twin.request_timeout_s() == client.request_timeout_s()
 
 
 def test_a_local_openai_style_server_needs_no_key(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     local = TeacherClient("openai/smollm2", api_base="http://127.0.0.1:8000/v1")
-    assert local._api_key() == "no-key"  # litellm refuses to send no key at all
-    assert TeacherClient("openai/gpt-4o-mini")._api_key() is None  # litellm's own lookup
+    assert local.settings.request_api_key() == "no-key"  # litellm refuses to send no key
+    # litellm's own lookup
+    assert TeacherClient("openai/gpt-4o-mini").settings.request_api_key() is None
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env-0123456789")
-    assert local._api_key() is None  # the user's variable, read by litellm
+    assert local.settings.request_api_key() is None  # the user's variable, read by litellm
 
 
 def test_a_fixed_timeout_cuts_a_slow_server_off_with_a_line_naming_the_setting(

@@ -1,4 +1,4 @@
-"""Typed round state (elad_core.refs): Prefect hashes it for cache keys like plain values,
+"""Typed round state (elad_core.elad.state): Prefect hashes it for cache keys like plain values,
 and a flow takes and returns it (docs/design.md §3)."""
 
 from __future__ import annotations
@@ -9,15 +9,16 @@ from prefect.cache_policies import INPUTS
 from prefect.utilities.hashing import hash_objects
 
 from elad_core.budget import Usage
-from elad_core.refs import (
+from elad_core.elad.round_record import RoundRecord
+from elad_core.elad.state import (
     AnnotationBatchRef,
     BudgetState,
     DataRefs,
-    FileRef,
     RoundResult,
     RoundState,
     StudentRef,
 )
+from elad_core.refs import FileRef
 
 
 def _state(**update) -> RoundState:
@@ -58,12 +59,14 @@ def test_refs_are_frozen_and_strict():
 
 def test_next_state_grows_D_and_takes_the_rounds_weights():
     state = _state()
-    result = RoundResult(record={"round": 1}, selected_ids=("q7",),
+    record = RoundRecord.from_manifest({"round": 1, "accuracy": 0.25})
+    result = RoundResult(record=record, selected_ids=("q7",),
                          weights=FileRef(path="w", sha="9" * 64),
                          annotation_files=state.annotation_files)
     after = result.next_state(state)
     assert after.annotated == ("q1", "q2", "q7") and after.weights.sha == "9" * 64
     assert after.data == state.data and state.annotated == ("q1", "q2")  # the old one unchanged
+    assert after.last_accuracy == 0.25 and result.record is record  # not rebuilt
 
 
 def test_a_task_with_a_round_state_input_is_cached_on_it(prefect_harness, tmp_path):
