@@ -5,10 +5,10 @@ the option."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from elad_core.errors import ConfigError
 
@@ -17,6 +17,34 @@ class StrictModel(BaseModel):
     """A config section: unknown keys are an error, assignments are validated."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# a run's folder name under runs_dir; each method's config gives its own default
+RunName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$",
+                               description="Folder under runs_dir for this run.")]
+
+
+class RunBase(StrictModel):
+    """The fields every method's run config opens with (ELAD's RunConfig, EvoKDConfig), in
+    this order: its folder (runs_dir/run_name), seed, rounds and teacher budgets. A method's
+    config declares run_name and rounds again with its own default and help (a field declared
+    again keeps its place here)."""
+
+    run_name: RunName
+    runs_dir: Path = Field(Path("runs"), description="Where run folders go.")
+    seed: int = Field(0, description="Random seed.")
+    rounds: int = Field(ge=1)
+    # budgets (elad_core.budget.Budget.from_config): the run stops at a round boundary before
+    # the next round's estimated teacher tokens or dollars would pass one
+    max_teacher_tokens: int | None = Field(None, ge=1,  # whole run
+                                           description="Teacher-token budget of the run.")
+    max_cost_usd: float | None = Field(None, gt=0, description="Dollar budget of the run.")
+    max_round_teacher_tokens: int | None = Field(None, ge=1)  # each round
+    max_round_cost_usd: float | None = Field(None, gt=0)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.runs_dir / self.run_name
 
 
 def _format_validation(err: ValidationError, source: str) -> str:

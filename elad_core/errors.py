@@ -37,3 +37,12 @@ class PermanentTeacherError(TeacherError):
 class TeacherAuthError(PermanentTeacherError):
     """The provider rejected the credentials (401 / 403). Every request would fail the same
     way, so the batch stops instead of recording each question as failed (and caching that)."""
+
+
+def sample_error(exc: PermanentTeacherError) -> str:
+    """The error recorded on the one sample (question, teacher call) that a permanent failure
+    fails. A TeacherAuthError is raised again instead: every request would fail the same way,
+    so the batch stops."""
+    if isinstance(exc, TeacherAuthError):
+        raise exc
+    return str(exc)

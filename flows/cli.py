@@ -6,10 +6,10 @@
 with one line on stderr and exit code 2; nothing else is printed as a traceback
 (flows/cli_errors.py).
 
-The options of `run`, `evokd` and `plan` are generated from the config fields they set
-(flows/cli_options.py): type, default, help and the choices of a closed set (a Literal
-field, the selector registry) come from the config, so `--help` lists them and an unknown
-value fails at parse time naming the allowed ones.
+The options of `run`, `evokd` and `plan`, and the fault options of `teacher-server`, are
+generated from the config fields they set (flows/cli_options.py): type, default, help and the
+choices of a closed set (a Literal field, the selector registry) come from the config, so
+`--help` lists them and an unknown value fails at parse time naming the allowed ones.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
@@ -28,9 +29,10 @@ from elad_core.elad.config import RunConfig, load_config
 from elad_core.elad.data import EMBEDDED
 from elad_core.errors import EladError
 from elad_core.evokd.config import EvoKDConfig
+from elad_core.teacher.config import OracleFaultConfig
 from flows.cli_errors import _OneLineErrors, _fail, _quiet_expected_errors
 from flows.cli_errors import _one_line  # noqa: F401  (imported from here: tests/teacher)
-from flows.cli_options import EVOKD, PLAN, RUN, config_option, with_options
+from flows.cli_options import EVOKD, FAULTS, PLAN, RUN, config_option, with_options
 from flows.cli_report import print_evokd_summary, print_plan, print_run_summary
 from flows.watchdog import start_watchdog
 
@@ -45,8 +47,8 @@ err = Console(stderr=True)
 
 
 @app.command()
-@with_options(RunConfig, RUN, "run")
-def run(config: Optional[Path], overrides: dict[str, Any]) -> None:
+@with_options(RunConfig, RUN)
+def run(config: Optional[Path] = config_option("run"), *, overrides: dict[str, Any]) -> None:
     """Run active distillation (defaults: GSM8K subset, embedded student, oracle teacher)."""
     cfg = None
     try:
@@ -60,22 +62,28 @@ def run(config: Optional[Path], overrides: dict[str, Any]) -> None:
         start_watchdog()  # no process of this run outlives it, even after SIGKILL
         from flows.elad.loop import active_distillation
 
-        _quiet_expected_errors()  # after Prefect set its logging up (on import)
-
-        t0 = time.perf_counter()
         # the pre-flight above ran before anything was written: the flow skips its copy
-        state = active_distillation(cfg, checked=True, return_state=True)
-        summary = state.result(raise_on_failure=False)
-        if isinstance(summary, BaseException):
-            raise summary
+        summary, wall_s = _run_flow(active_distillation, cfg, checked=True)
     except EladError as exc:
         _fail(exc, cfg and cfg.teacher)
-    print_run_summary(summary, cfg.run_dir, time.perf_counter() - t0)
+    print_run_summary(summary, cfg.run_dir, wall_s)
+
+
+def _run_flow(flow: Callable[..., Any], cfg: Any, **kwargs: Any) -> tuple[Any, float]:
+    """`flow(cfg, **kwargs)`, a method's flow imported after start_watchdog, run from the CLI:
+    (its result, wall seconds); the exception it ended with is raised."""
+    _quiet_expected_errors()  # after Prefect set its logging up (on import)
+
+    t0 = time.perf_counter()
+    result = flow(cfg, return_state=True, **kwargs).result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        raise result
+    return result, time.perf_counter() - t0
 
 
 @app.command()
-@with_options(RunConfig, PLAN, "run")
-def plan(config: Optional[Path], overrides: dict[str, Any]) -> None:
+@with_options(RunConfig, PLAN)
+def plan(config: Optional[Path] = config_option("run"), *, overrides: dict[str, Any]) -> None:
     """Estimate each remaining round's teacher tokens and cost; spends and writes nothing."""
     try:
         from elad_core.elad.cost import estimate_rounds, estimator_for
@@ -92,6 +100,7 @@ def plan(config: Optional[Path], overrides: dict[str, Any]) -> None:
 
 
 @app.command("teacher-server")
+@with_options(OracleFaultConfig, FAULTS)
 def teacher_server(
     dataset: str = typer.Option(
         "gsm8k", help=f"Dataset the oracle answers from (GSM8K format): {_EMBEDDED} (embedded), "
@@ -99,16 +108,8 @@ def teacher_server(
     splits: str = typer.Option("train,test", help="Comma-separated splits to index."),
     host: str = typer.Option("127.0.0.1", help="Bind address (loopback by default)."),
     port: int = typer.Option(8000, help="Port."),
-    latency_s: float = typer.Option(0.0, help="Injected latency per request (s)."),
-    error_rate: float = typer.Option(0.0, help="Share of requests answered HTTP 500."),
-    rate_limit_rate: float = typer.Option(0.0, help="Share answered 429 + Retry-After."),
-    retry_after_s: float = typer.Option(1.0, help="Retry-After of the injected 429s (s)."),
-    timeout_rate: float = typer.Option(0.0, help="Share held hang-s seconds (client times out)."),
-    hang_s: float = typer.Option(30.0, help="How long a timeout fault holds a request (s)."),
-    drop_rate: float = typer.Option(0.0, help="Share whose connection drops mid-body."),
-    malformed_rate: float = typer.Option(0.0, help="Share answered 200 with truncated JSON."),
-    unparsable_rate: float = typer.Option(0.0, help="Share answered with a useless text."),
-    fault_seed: int = typer.Option(0, help="Seed of the injected faults."),
+    *,
+    overrides: dict[str, Any],  # the fault options (FAULTS): {OracleFaultConfig field: value}
     request_log: Optional[Path] = typer.Option(None, help="Append one JSON line per request."),
     api_key_env: Optional[str] = typer.Option(None, help="Require the key in this env var (401)."),
 ) -> None:
@@ -119,11 +120,7 @@ def teacher_server(
         from elad_core.teacher.oracle.server import FaultConfig, serve_forever
 
         examples = [e for s in splits.split(",") for e in load_examples(dataset, s.strip())]
-        faults = FaultConfig(latency_s=latency_s, error_rate=error_rate,
-                             rate_limit_rate=rate_limit_rate, retry_after_s=retry_after_s,
-                             timeout_rate=timeout_rate, hang_s=hang_s, drop_rate=drop_rate,
-                             malformed_rate=malformed_rate, unparsable_rate=unparsable_rate,
-                             seed=fault_seed)
+        faults = FaultConfig(**{k: v for k, v in overrides.items() if v is not None})
         key = os.environ.get(api_key_env) if api_key_env else None
         if api_key_env and not key:
             raise EladError(f"--api-key-env: environment variable {api_key_env} is not set")
@@ -190,8 +187,9 @@ def serve(
 
 
 @app.command()
-@with_options(EvoKDConfig, EVOKD, "EvoKD")
-def evokd(config: Optional[Path], overrides: dict[str, Any]) -> None:
+@with_options(EvoKDConfig, EVOKD)
+def evokd(config: Optional[Path] = config_option("EvoKD"), *,
+          overrides: dict[str, Any]) -> None:
     """EvoKD: the teacher analyses the student's mistakes and writes hard + easy samples
     (defaults: e-SNLI 1-shot, MiniLM-L6 + LoRA, the oracle teacher, a simulation)."""
     cfg = None
@@ -204,15 +202,10 @@ def evokd(config: Optional[Path], overrides: dict[str, Any]) -> None:
         start_watchdog()  # no process of this run outlives it, even after SIGKILL
         from flows.evokd.loop import evokd_distillation
 
-        _quiet_expected_errors()  # after Prefect set its logging up (on import)
-
-        t0 = time.perf_counter()
-        summary = evokd_distillation(cfg, return_state=True).result(raise_on_failure=False)
-        if isinstance(summary, BaseException):
-            raise summary
+        summary, wall_s = _run_flow(evokd_distillation, cfg)
     except EladError as exc:
         _fail(exc, cfg and cfg.teacher)
-    print_evokd_summary(summary, cfg.run_dir, time.perf_counter() - t0)
+    print_evokd_summary(summary, cfg.run_dir, wall_s)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,5 +1,6 @@
-"""The options of `elad run`, `elad evokd` and `elad plan`, generated from the config fields
-they set (as TRL derives its argument parsers from its dataclass configs).
+"""The options of `elad run`, `elad evokd`, `elad plan` and the fault options of
+`elad teacher-server`, generated from the config fields they set (as TRL derives its argument
+parsers from its dataclass configs).
 
 Each command has a table of (flag, dotted config path); an option used by several commands
 is one shared entry. An option's type, default and help come from the pydantic field at its
@@ -9,7 +10,8 @@ path, resolved in the command's own config model (its annotation, its default, i
 ones: a Literal field gives its values, a field named in REGISTRIES its registry's keys.
 
 Every option defaults to None ("not given"): the command gets {path: value} overrides, and
-load_config / load_evokd_config leave the YAML's or the field's value where it is None.
+load_config / load_evokd_config leave the YAML's or the field's value where it is None
+(teacher-server: FaultConfig keeps its default).
 """
 
 from __future__ import annotations
@@ -56,6 +58,12 @@ EVOKD: list[Entry] = [  # elad evokd: EvoKDConfig
     ("method", "evokd.method"), ROUNDS, ("n_hard", "evokd.n_hard"), ("n_easy", "evokd.n_easy"),
     STUDENT, ("mode", "student.mode"), ("steps", "train.steps"), *TEACHER, *BUDGET, SEED]
 PLAN: list[Entry] = [*RUN_DIR, *BUDGET]  # elad plan: RunConfig
+FAULTS: list[Entry] = [  # elad teacher-server: OracleFaultConfig (the oracle's injected faults)
+    ("latency_s", "latency_s"), ("error_rate", "error_rate"),
+    ("rate_limit_rate", "rate_limit_rate"), ("retry_after_s", "retry_after_s"),
+    ("timeout_rate", "timeout_rate"), ("hang_s", "hang_s"), ("drop_rate", "drop_rate"),
+    ("malformed_rate", "malformed_rate"), ("unparsable_rate", "unparsable_rate"),
+    ("fault_seed", "seed")]
 
 # str fields whose values are a registry's names (the config validates them against it)
 REGISTRIES: dict[tuple[type[BaseModel], str], Any] = {(SelectionConfig, "selector"): SELECTORS}
@@ -119,16 +127,18 @@ def options(model: type[BaseModel], table: list[Entry]) -> list[inspect.Paramete
         for flag, path in table]
 
 
-def with_options(model: type[BaseModel], table: list[Entry], what: str) -> Callable:
-    """Decorator: `body(config, overrides)` becomes a typer command function whose options are
-    -c/--config and one per table entry; `overrides` maps each entry's path to its value."""
-    def decorate(body: Callable[[Optional[Path], dict[str, Any]], None]) -> Callable:
-        def command(config: Optional[Path] = None, **given: Any) -> None:
-            body(config, {path: given[flag] for flag, path in table})
+def with_options(model: type[BaseModel], table: list[Entry]) -> Callable:
+    """Decorator: `body(..., overrides, ...)` becomes a typer command function whose options are
+    the body's own parameters, with one option per table entry where `overrides` stands (a
+    keyword-only parameter); `overrides` maps each entry's path to its value."""
+    def decorate(body: Callable[..., None]) -> Callable:
+        def command(**given: Any) -> None:
+            overrides = {path: given.pop(flag) for flag, path in table}
+            body(**given, overrides=overrides)
 
-        config_param = inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY,
-                                         default=config_option(what), annotation=Optional[Path])
-        command.__signature__ = inspect.Signature([config_param, *options(model, table)])
+        own = inspect.signature(body, eval_str=True).parameters.values()
+        params = [q for p in own for q in (options(model, table) if p.name == "overrides" else [p])]
+        command.__signature__ = inspect.Signature(params)
         command.__name__, command.__doc__ = body.__name__, body.__doc__
         return command
     return decorate

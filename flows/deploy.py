@@ -13,7 +13,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -73,26 +75,35 @@ def prepare_server(pools: set[str], limits: dict[str, int]) -> list[str]:
         GlobalConcurrencyLimitCreate,
         WorkPoolCreate,
     )
-    from prefect.exceptions import ObjectNotFound
 
     report = []
     with get_client(sync_client=True) as client:
         for name in sorted(pools):
-            try:
-                pool = client.read_work_pool(name)
-                report.append(f"work pool {name!r} exists (type {pool.type})")
-            except ObjectNotFound:
-                client.create_work_pool(WorkPoolCreate(name=name, type="process"))
-                report.append(f"created process work pool {name!r}")
+            pool = _read_or_create(
+                lambda: client.read_work_pool(name),
+                lambda: client.create_work_pool(WorkPoolCreate(name=name, type="process")))
+            report.append(f"work pool {name!r} exists (type {pool.type})" if pool is not None
+                          else f"created process work pool {name!r}")
         for name, slots in sorted(limits.items()):
-            try:
-                gcl = client.read_global_concurrency_limit_by_name(name)
-                report.append(f"global concurrency limit {name!r} exists ({gcl.limit} slots)")
-            except ObjectNotFound:
-                client.create_global_concurrency_limit(
-                    GlobalConcurrencyLimitCreate(name=name, limit=slots))
-                report.append(f"created global concurrency limit {name!r} ({slots} slots)")
+            gcl = _read_or_create(
+                lambda: client.read_global_concurrency_limit_by_name(name),
+                lambda: client.create_global_concurrency_limit(
+                    GlobalConcurrencyLimitCreate(name=name, limit=slots)))
+            report.append(f"global concurrency limit {name!r} exists ({gcl.limit} slots)"
+                          if gcl is not None
+                          else f"created global concurrency limit {name!r} ({slots} slots)")
     return report
+
+
+def _read_or_create(read: Callable[[], Any], create: Callable[[], Any]) -> Any:
+    """What read() finds on the server, or None after create() made it (ObjectNotFound)."""
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        return read()
+    except ObjectNotFound:
+        create()
+        return None
 
 
 def ready_server(prefect_file: Path = PREFECT_FILE, teacher_slots: int = 4,

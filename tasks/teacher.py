@@ -81,6 +81,16 @@ class RunCounts:
 RUN_COUNTS = RunCounts()  # each flow reads (and at its start resets) its run's counts here
 
 
+def invocation_fields(run_dir: Path, t0: float) -> dict:
+    """The fields both summaries (RunSummary, EvoKDSummary) end with: this invocation's teacher
+    requests (RUN_COUNTS of run_dir, then forgotten: its flow is over) and its wall time (s)
+    since t0, the time.perf_counter() of its start."""
+    counts = RUN_COUNTS.pop(str(run_dir))
+    return {"teacher_requests_sent": counts.sent, "teacher_replies_replayed": counts.replayed,
+            "teacher_replies_reused": counts.reused,
+            "wall_s": round(time.perf_counter() - t0, 3)}
+
+
 def _transient(task, task_run, state) -> bool:
     try:
         state.result()

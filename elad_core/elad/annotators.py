@@ -39,11 +39,7 @@ from elad_core.explanations.prompt import ANSWER_CUE, student_target
 from elad_core.explanations.answers import STRICT_RULES, extract_answer, parse_answer
 from elad_core.explanations.steps import split_steps, teacher_solution
 from elad_core.explanations.records import Annotation
-from elad_core.errors import (
-    PermanentTeacherError,
-    TeacherAuthError,
-    TransientTeacherError,
-)
+from elad_core.errors import PermanentTeacherError, TransientTeacherError, sample_error
 from elad_core.teacher.client import TeacherClient, TeacherReply
 
 logger = logging.getLogger(__name__)
@@ -167,10 +163,8 @@ class _Dialogue:
         try:
             reply = await self.ask(prompts.answer_turn_messages(messages, reply_text, family),
                                    max_tokens=ANSWER_TURN_MAX_TOKENS)
-        except TeacherAuthError:
-            raise
         except PermanentTeacherError as exc:
-            self.note = f"answer turn failed: {exc}"
+            self.note = f"answer turn failed: {sample_error(exc)}"
             return None, None
         answer = read_answer_turn(reply.text, family)
         return (answer, ANSWER_TURN_RULE) if answer is not None else (None, None)
@@ -382,10 +376,8 @@ async def annotate_cot(client: TeacherClient, req: AnnotationRequest,
         reply = await dialogue.ask(messages)
         steps, answer, rule = await dialogue.solution(messages, reply.text, reply.text, family,
                                                       req.question)
-    except TeacherAuthError:
-        raise
     except PermanentTeacherError as exc:
-        return dialogue.record(req, "cot", "failed", error=str(exc))
+        return dialogue.record(req, "cot", "failed", error=sample_error(exc))
     if answer is None:
         return dialogue.record(req, "cot", "unparsable")
     target = student_target("\n".join(steps), answer)
@@ -445,10 +437,9 @@ async def annotate_clear(client: TeacherClient, req: AnnotationRequest, family: 
         verdict, rest = parse_verdict(reply.text)  # "Yes! The final answer is 42." -> the answer
         return await _finish(dialogue, req, revised, rest if verdict else reply.text, family,
                              messages, reply.text)
-    except TeacherAuthError:
-        raise
     except PermanentTeacherError as exc:
-        return dialogue.record(req, "clear", "failed", accepted=len(revised), error=str(exc))
+        return dialogue.record(req, "clear", "failed", accepted=len(revised),
+                               error=sample_error(exc))
 
 
 def _label_answer(req: AnnotationRequest, family: str) -> str | None:
@@ -544,10 +535,8 @@ async def annotate_clear_single(client: TeacherClient, req: AnnotationRequest,
     try:
         reply = await dialogue.ask(prompts.clear_single_messages(
             req.question, student_steps, _label_answer(req, family)))
-    except TeacherAuthError:
-        raise
     except PermanentTeacherError as exc:
-        return dialogue.record(req, "clear_single", "failed", error=str(exc))
+        return dialogue.record(req, "clear_single", "failed", error=sample_error(exc))
     parsed = parse_clear_single(reply.text, len(student_steps), family)
     if parsed is None and not _has_json_object(reply.text):
         # no JSON at all: a reply that holds a full solution replaces every student step

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from elad_core.config_base import StrictModel, load_model
+from elad_core.config_base import RunBase, RunName, StrictModel, load_model
 from elad_core.student.config import EmbeddedStudentConfig, TrainConfig
 from elad_core.teacher.config import TeacherConfig
 
@@ -162,20 +162,13 @@ class RunnerConfig(StrictModel):
         return self
 
 
-class RunConfig(StrictModel):
-    run_name: str = Field("gsm8k-demo", pattern=r"^[A-Za-z0-9_.-]+$",
-                          description="Folder under runs_dir for this run.")
-    runs_dir: Path = Field(Path("runs"), description="Where run folders go.")
-    seed: int = Field(0, description="Random seed.")
+class RunConfig(RunBase):
+    """run_name, runs_dir, seed, rounds and the budgets first (RunBase); inside a round, the
+    teacher batches stop once the next would pass a budget."""
+
+    run_name: RunName = "gsm8k-demo"
     rounds: int = Field(3, ge=1,  # round 0 (seed) + rounds-1 active rounds
                         description="Rounds including the seed round.")
-    # budgets: the run stops at a round boundary before an (estimated) round would exceed
-    # one, and stops sending teacher batches inside a round once the next would
-    max_teacher_tokens: int | None = Field(None, ge=1,  # whole run
-                                           description="Teacher-token budget of the run.")
-    max_cost_usd: float | None = Field(None, gt=0, description="Dollar budget of the run.")
-    max_round_teacher_tokens: int | None = Field(None, ge=1)  # each round
-    max_round_cost_usd: float | None = Field(None, gt=0)
     data: DataConfig = DataConfig()
     student: StudentConfig = StudentConfig()
     selection: SelectionConfig = SelectionConfig()
@@ -183,10 +176,6 @@ class RunConfig(StrictModel):
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     runner: RunnerConfig = RunnerConfig()  # where sampling / probe shards run (scale-out)
-
-    @property
-    def run_dir(self) -> Path:
-        return self.runs_dir / self.run_name
 
 
 

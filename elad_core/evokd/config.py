@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from elad_core.config_base import StrictModel, load_model
+from elad_core.config_base import RunBase, RunName, StrictModel, load_model
 from elad_core.teacher.config import TeacherConfig
 
 TASK_KIND = {"esnli": "classification", "sst2": "classification",
@@ -142,21 +142,13 @@ class EvoKDEvalConfig(StrictModel):
 TEACHER_DEFAULTS = {"max_tokens": 1024, "completion_tokens_estimate": 400}
 
 
-class EvoKDConfig(StrictModel):
-    run_name: str = Field("evokd-esnli", pattern=r"^[A-Za-z0-9_.-]+$",
-                          description="Folder under runs_dir for this run.")
-    runs_dir: Path = Field(Path("runs"), description="Where run folders go.")
-    # seeds, reserve, eval subset, replay draws, training
-    seed: int = Field(0, description="Random seed.")
+class EvoKDConfig(RunBase):
+    """run_name, runs_dir, seed (seeds, reserve, eval subset, replay draws, training), rounds
+    and the budgets first, as RunConfig (RunBase)."""
+
+    run_name: RunName = "evokd-esnli"
     rounds: int = Field(4, ge=1,  # round 0 (seeds only) + rounds-1 teacher rounds
                         description="Rounds including round 0 (seeds).")
-    # budgets (as RunConfig): the run stops at a round boundary when the next round's
-    # estimated spend would pass one
-    max_teacher_tokens: int | None = Field(None, ge=1,
-                                           description="Teacher-token budget of the run.")
-    max_cost_usd: float | None = Field(None, gt=0, description="Dollar budget of the run.")
-    max_round_teacher_tokens: int | None = Field(None, ge=1)
-    max_round_cost_usd: float | None = Field(None, gt=0)
     data: EvoKDDataConfig = EvoKDDataConfig()
     student: EvoKDStudentConfig = EvoKDStudentConfig()
     teacher: TeacherConfig = TeacherConfig(**TEACHER_DEFAULTS)
@@ -171,10 +163,6 @@ class EvoKDConfig(StrictModel):
         if isinstance(data, dict) and isinstance(data.get("teacher"), dict):
             data = {**data, "teacher": {**TEACHER_DEFAULTS, **data["teacher"]}}
         return data
-
-    @property
-    def run_dir(self) -> Path:
-        return self.runs_dir / self.run_name
 
 
 def load_evokd_config(path: Path | None = None,

@@ -4,7 +4,7 @@ concurrency, retries, rate limits, prices, and the oracle's injected faults
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -16,28 +16,33 @@ REPLY_FIELDS = ("model", "temperature", "max_tokens", "input_cost_per_1m_usd",
                 "output_cost_per_1m_usd")
 
 
+# a share of requests (or of a batch's rows), a probability
+Share = Annotated[float, Field(ge=0, le=1)]
+
+
 class OracleFaultConfig(StrictModel):
     """Faults the oracle teacher injects, seeded (docs/design.md §2.4); all off by default."""
 
-    latency_s: float = Field(0.0, ge=0)  # added to every request
+    # the descriptions are the help of `elad teacher-server`'s fault options (flows/cli_options.py)
+    latency_s: float = Field(0.0, ge=0, description="Injected latency per request (s).")
     # how CoT solutions are written: our protocol (`#### N`), real models' layouts (`real`:
     # "The answer is N", **Answer:**, \boxed{N}, Final answer:) or with no answer (`no_answer`)
     reply_style: Literal["oracle", "real", "no_answer"] = "oracle"
-    error_rate: float = Field(0.0, ge=0, le=1)  # share answered with HTTP 500
-    rate_limit_rate: float = Field(0.0, ge=0, le=1)  # share answered 429 + Retry-After
-    timeout_rate: float = Field(0.0, ge=0, le=1)  # share held hang_s (the client times out)
-    drop_rate: float = Field(0.0, ge=0, le=1)  # share whose connection drops mid-body
-    malformed_rate: float = Field(0.0, ge=0, le=1)  # share answered 200 + truncated JSON
-    unparsable_rate: float = Field(0.0, ge=0, le=1)  # share answered 200 + a useless text
-    bad_request_rate: float = Field(0.0, ge=0, le=1)  # share answered 400 (permanent)
-    retry_after_s: float = Field(1.0, ge=0)
-    hang_s: float = Field(30.0, ge=0)  # how long a timeout fault holds a request
-    seed: int = 0
+    error_rate: Share = Field(0.0, description="Share of requests answered HTTP 500.")
+    rate_limit_rate: Share = Field(0.0, description="Share answered 429 + Retry-After.")
+    timeout_rate: Share = Field(0.0, description="Share held hang-s seconds (client times out).")
+    drop_rate: Share = Field(0.0, description="Share whose connection drops mid-body.")
+    malformed_rate: Share = Field(0.0, description="Share answered 200 with truncated JSON.")
+    unparsable_rate: Share = Field(0.0, description="Share answered with a useless text.")
+    bad_request_rate: Share = 0.0  # share answered 400 (permanent)
+    retry_after_s: float = Field(1.0, ge=0, description="Retry-After of the injected 429s (s).")
+    hang_s: float = Field(30.0, ge=0, description="How long a timeout fault holds a request (s).")
+    seed: int = Field(0, description="Seed of the injected faults.")
     # batch API (teacher.mode: batch): seconds from submission until a batch is done (may be
     # lowered on a running server: app.state.batch_delay_s), the share of rows answered with
     # an error line (seeded by messages), and how a batch ends once its delay has passed
     batch_delay_s: float = Field(0.0, ge=0)
-    batch_row_fail_rate: float = Field(0.0, ge=0, le=1)
+    batch_row_fail_rate: Share = 0.0
     batch_end: Literal["completed", "expired", "failed"] = "completed"
 
     @model_validator(mode="after")

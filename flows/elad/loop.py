@@ -32,7 +32,7 @@ from tasks.artifacts import publish_run
 from tasks.elad.artifacts import CURVE
 from tasks.elad.data import prepare_data, read_examples
 from tasks.elad.student import build_student
-from tasks.teacher import RUN_COUNTS
+from tasks.teacher import RUN_COUNTS, invocation_fields
 
 
 @flow(name="active-distillation")
@@ -73,14 +73,10 @@ def active_distillation(config: RunConfig, checked: bool = False) -> RunSummary:
                 stopped = f"stopped in round {r}: {why}"
                 logger.warning(stopped)
                 break
-    counts = RUN_COUNTS.pop(str(run_dir))  # this run's requests only
     rows = with_cumulative_tokens([rec.summary_row() for rec in rounds])
     summary = RunSummary(run_name=config.run_name, rounds=rows, stopped=stopped,
                          data={"duplicates": data.duplicates},
-                         teacher_requests_sent=counts.sent,
-                         teacher_replies_replayed=counts.replayed,
-                         teacher_replies_reused=counts.reused,
-                         wall_s=round(time.perf_counter() - t0, 3))
+                         **invocation_fields(run_dir, t0))  # this run's requests only
     publish_run(config.run_name, run_dir, summary.as_dict(), "accuracy-curve", CURVE, "accuracy",
                 "Student accuracy against cumulative teacher tokens, one row per round.")
     return summary

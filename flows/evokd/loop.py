@@ -29,7 +29,7 @@ from tasks import in_run
 from tasks.artifacts import publish_run
 from tasks.evokd.artifacts import CURVE, publish_evokd_round
 from tasks.evokd.data import prepare_evokd_data
-from tasks.teacher import RUN_COUNTS
+from tasks.teacher import RUN_COUNTS, invocation_fields
 
 
 @flow(name="evokd-distillation")
@@ -74,7 +74,6 @@ def evokd_distillation(config: EvoKDConfig) -> EvoKDSummary:
     if "budget" in stopped or "failed" in stopped:
         logger.warning(stopped)
     rows, last = summary_rows(run.records), run.records[-1]
-    counts = RUN_COUNTS.pop(str(run_dir))  # this run's requests only
     summary = EvoKDSummary(
         run_name=config.run_name, method=config.evokd.method, task=config.data.task,
         k_shot=config.data.k_shot, seed=config.seed, rounds=rows, stopped=stopped,
@@ -83,9 +82,8 @@ def evokd_distillation(config: EvoKDConfig) -> EvoKDSummary:
         teacher_tokens=rows[-1]["cumulative_teacher_tokens"],
         cost_usd=round(sum(x.cost_usd for x in run.records), 6),
         train_examples_total=sum(x.new_examples for x in run.records),
-        prompt_version=prompts.PROMPT_VERSION, teacher_requests_sent=counts.sent,
-        teacher_replies_replayed=counts.replayed, teacher_replies_reused=counts.reused,
-        wall_s=round(time.perf_counter() - t0, 3))
+        prompt_version=prompts.PROMPT_VERSION,
+        **invocation_fields(run_dir, t0))  # this run's requests only
     publish_run(config.run_name, run_dir, summary.as_dict(), "f1-curve", CURVE, "f1",
                 "EvoKD student: test F1 against cumulative teacher tokens, one row per round.")
     return summary

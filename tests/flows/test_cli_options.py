@@ -1,6 +1,7 @@
-"""The options of `elad run`, `elad evokd` and `elad plan` are generated from the config fields
-they set (flows/cli_options.py): each one names a field, takes its choices from the field (or
-the selector registry), lands on that field, and a shared option is declared once."""
+"""The options of `elad run`, `elad evokd` and `elad plan` (and `elad teacher-server`'s fault
+options) are generated from the config fields they set (flows/cli_options.py): each one names a
+field, takes its choices from the field (or the selector registry), lands on that field, and a
+shared option is declared once."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from elad_core.elad.selectors import SELECTORS
 from elad_core.errors import ConfigError
 from elad_core.evokd.config import EvoKDConfig
 from flows.cli import app
-from flows.cli_options import EVOKD, PLAN, RUN
+from elad_core.teacher.config import OracleFaultConfig
+from flows.cli_options import EVOKD, FAULTS, PLAN, RUN
 
 runner = CliRunner()
 COMMANDS = [("run", RunConfig, RUN), ("evokd", EvoKDConfig, EVOKD), ("plan", RunConfig, PLAN)]
@@ -107,7 +109,7 @@ def test_an_option_of_several_commands_is_declared_once():
                 and all(isinstance(e, ast.Constant) and isinstance(e.value, str)
                         for e in node.elts)]
     assert sorted(declared) == sorted(set(declared)), "an option declared twice"
-    assert set(declared) == {flag for _, _, table in COMMANDS for flag, _ in table}
+    assert set(declared) == {flag for _, _, table in COMMANDS for flag, _ in [*table, *FAULTS]}
     run, evokd, plan = (dict(table) for _, _, table in COMMANDS)
     shared = (run.keys() & evokd.keys()) | (run.keys() & plan.keys())
     assert {"run_name", "runs_dir", "teacher", "teacher_api_base", "api_key_env", "reply_cache",
@@ -147,3 +149,29 @@ def test_every_option_lands_on_its_field(command, model, table, tmp_path, monkey
     assert res.exit_code == 2 and "stopped after the config" in res.output, res.output
     for flag, path in table:
         assert reduce(getattr, path.split("."), seen["cfg"]) == given[flag], (flag, path)
+
+
+def test_teacher_server_fault_options_land_on_its_faults(monkeypatch):
+    """`elad teacher-server`'s fault options are OracleFaultConfig's fields (help from their
+    descriptions), listed between --port and --request-log; given ones reach the served
+    FaultConfig, the others keep its defaults."""
+    import elad_core.teacher.oracle.server as server
+
+    listed = _help_options("teacher-server")
+    assert list(listed) == ["--dataset", "--splits", "--host", "--port",
+                            *(_flag(flag) for flag, _ in FAULTS), "--request-log",
+                            "--api-key-env", "--help"]
+    for flag, path in FAULTS:
+        assert _field(OracleFaultConfig, path).description, path
+        assert listed[_flag(flag)] == ("int" if path == "seed" else "float"), flag
+    served = []
+    monkeypatch.setattr(server, "serve_forever", lambda *args, **kw: served.append(args[3]))
+    given = {flag: 0.1 if flag.endswith("_rate") else 7 for flag, _ in FAULTS}
+    args = [a for flag, v in given.items() for a in (_flag(flag), str(v))]
+    res = runner.invoke(app, ["teacher-server", "--splits", "test", *args])
+    assert res.exit_code == 0, res.output
+    for flag, path in FAULTS:
+        assert getattr(served[0], path) == given[flag], (flag, path)
+    res = runner.invoke(app, ["teacher-server", "--splits", "test", "--hang-s", "2"])
+    assert res.exit_code == 0, res.output
+    assert served[1] == server.FaultConfig(hang_s=2.0)
