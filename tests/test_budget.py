@@ -16,9 +16,11 @@ from elad_core.elad.cost import (
     Estimator,
     JSON_TOKENS,
     SINGLE_PROMPT_EXTRA,
+    MAX_STUDENT_TOKENS,
     STUDENT_TOKENS,
     VERDICT_TOKENS,
     estimate_rounds,
+    estimator_for,
 )
 from elad_core.elad.config import RunConfig
 from elad_core.elad.plan import plan_rounds
@@ -55,6 +57,22 @@ def test_clear_after_a_measured_cot_round_uses_its_mean():
     assert per.cost_usd == pytest.approx(0.001 + _price(extra_prompt, extra_completion))
     assert basis.startswith("a priori: measured mean of 10 cot annotations")
     assert est.per_annotation("cot", [])[0] == est.a_priori("cot")
+
+
+def test_student_steps_are_estimated_from_the_gold_solutions_where_the_pool_has_them():
+    from elad_core.teacher.config import TeacherConfig
+
+    questions = ["What is 2 + 3?", "What is 4 * 5?"]
+    short = ["2 + 3 = 5\n#### 5", "4 * 5 = 20\n#### 20"]
+    assert estimator_for(TeacherConfig(), questions).student_tokens == STUDENT_TOKENS
+    est = estimator_for(TeacherConfig(), questions, solutions=short)
+    assert 5 < est.student_tokens < 20 and est.completion_tokens == est.student_tokens
+    clear, cot = est.a_priori("clear").teacher_tokens, est.a_priori("cot").teacher_tokens
+    assert clear - cot == pytest.approx(est.clear_prompt_extra + est.student_tokens
+                                        + VERDICT_TOKENS)
+    long = ["step " * 400 + "\n#### 1"] * 2  # cut at CLEAR_MAX_CHARS: never more than the cap
+    assert estimator_for(TeacherConfig(), questions, solutions=long).student_tokens == \
+        MAX_STUDENT_TOKENS
 
 
 def test_measured_estimates_use_the_same_annotator_only():

@@ -10,15 +10,20 @@ Estimates, per annotation of one annotator:
   oracle teacher and the pool's gold solutions at hand: their mean tokens, which is what the
   oracle replies). `clear` and `clear_single` are one request each (since prompt v2 a CLEAR
   turn judges every judged student step, elad_core.elad.annotators): the CoT prompt plus their
-  longer instructions (counted) and STUDENT_TOKENS of student steps, the CoT completion plus
-  VERDICT_TOKENS (CLEAR's "Step n: Yes. <own version>" lines) or JSON_TOKENS (clear_single);
+  longer instructions (counted) and the student's steps, the CoT completion plus
+  VERDICT_TOKENS (CLEAR's "Step n: Yes. <own version>" lines) or JSON_TOKENS (clear_single).
+  The student's steps: where the pool has gold solutions, their mean tokens (the student is
+  trained to write like them; at most MAX_STUDENT_TOKENS, the CLEAR_MAX_CHARS cut), else
+  STUDENT_TOKENS;
 * after a measured `cot` round, `clear` / `clear_single` are that round's measured mean plus
   the same differences: the teacher's real verbosity replaces `completion_tokens`.
 
-Measured on SmolLM2-135M-Instruct's GSM8K explanations with the oracle teacher
-(benchmarks/clear_cost.py): a-priori estimates within 6% of the spend for all three
-annotators (cot: with the gold solutions' length; with the default 256 completion tokens it is
-1.6x over), measured ones within 13%.
+Measured with the oracle teacher (docs/design.md §5.7): on SmolLM2-135M-Instruct's GSM8K
+explanations (benchmarks/clear_cost.py) a-priori estimates within 6% of the spend with
+STUDENT_TOKENS (cot: with the gold solutions' length; with the default 256 completion tokens
+it is 1.6x over), measured ones within 13%; in the real-student job (examples/real-student.yaml,
+arithmetic) round 1's clear estimate was 27% over with STUDENT_TOKENS, 15% with the gold
+solutions' length.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from elad_core.elad.plan import plan_rounds
 # at CLEAR_MAX_CHARS = 600 characters, ~150 tokens; SmolLM2-135M-Instruct measured 70-90 with
 # their "Step n:" labels)
 STUDENT_TOKENS = 85
+MAX_STUDENT_TOKENS = 150
 VERDICT_TOKENS = 45  # CLEAR's verdict lines beyond the CoT solution (measured 36-58)
 JSON_TOKENS = 15  # clear_single's JSON keys beyond the CoT solution (measured 13-17)
 # instruction tokens of a clear / clear_single request beyond a CoT request's (gpt-3.5-turbo's
@@ -46,25 +52,28 @@ class Estimator:
     completion_tokens: assumed completion tokens per call (teacher.completion_tokens_estimate,
     or the oracle's gold solutions' mean). price_usd: (prompt_tokens, completion_tokens) -> USD.
     clear_prompt_extra / single_prompt_extra: instruction tokens of a clear / clear_single
-    request beyond a CoT request's.
+    request beyond a CoT request's. student_tokens: tokens of the student steps one clear /
+    clear_single request carries.
     """
 
     def __init__(self, cot_prompt_tokens: float, completion_tokens: float,
                  price_usd: Callable[[float, float], float],
                  clear_prompt_extra: float = CLEAR_PROMPT_EXTRA,
-                 single_prompt_extra: float = SINGLE_PROMPT_EXTRA):
+                 single_prompt_extra: float = SINGLE_PROMPT_EXTRA,
+                 student_tokens: float = STUDENT_TOKENS):
         self.cot_prompt_tokens = cot_prompt_tokens
         self.completion_tokens = completion_tokens
         self.price_usd = price_usd
         self.clear_prompt_extra = clear_prompt_extra
         self.single_prompt_extra = single_prompt_extra
+        self.student_tokens = student_tokens
 
     def _beyond_cot(self, annotator: str) -> tuple[float, float]:
         """(prompt, completion) tokens one annotation costs beyond one CoT call."""
         if annotator == "clear":
-            return self.clear_prompt_extra + STUDENT_TOKENS, VERDICT_TOKENS
+            return self.clear_prompt_extra + self.student_tokens, VERDICT_TOKENS
         if annotator == "clear_single":
-            return self.single_prompt_extra + STUDENT_TOKENS, JSON_TOKENS
+            return self.single_prompt_extra + self.student_tokens, JSON_TOKENS
         return 0.0, 0.0
 
     def a_priori(self, annotator: str) -> Usage:
@@ -84,9 +93,8 @@ class Estimator:
         n = sum(r.get("annotated", r["selected"]) for r in same)
         if n:
             return measured_mean(same, n), f"measured: mean of {n} {annotator} annotations"
-        what = {"cot": "", "clear": f", clear: +{STUDENT_TOKENS} student-step tokens",
-                "clear_single": f", clear_single: +{STUDENT_TOKENS} student-step tokens"}.get(
-                    annotator, "")
+        what = (f", {annotator}: +{self.student_tokens:.0f} student-step tokens"
+                if annotator in ("clear", "clear_single") else "")
         cot = [r for r in history if r["annotator"] == "cot"]
         n_cot = sum(r.get("annotated", r["selected"]) for r in cot)
         if n_cot and annotator != "cot":
@@ -111,9 +119,10 @@ def estimator_for(cfg, questions: list[str], sample: int = 200,
     tokenizer over the first `sample` questions, clear's and clear_single's extra instruction
     tokens likewise, its prices (no key is needed or read).
 
-    solutions: the pool's gold solutions ("<steps>\n#### <answer>"), where it has them: with
-    the oracle teacher, which replies with exactly these, their mean token count is the
-    completion estimate; otherwise teacher.completion_tokens_estimate is.
+    solutions: the pool's gold solutions ("<steps>\n#### <answer>"), where it has them: their
+    mean token count is the student steps' estimate (at most MAX_STUDENT_TOKENS), and with the
+    oracle teacher, which replies with exactly these, the completion estimate; otherwise
+    STUDENT_TOKENS and teacher.completion_tokens_estimate are.
     """
     from elad_core.elad import prompts
     from elad_core.teacher.pricing import pricing_client
@@ -121,19 +130,26 @@ def estimator_for(cfg, questions: list[str], sample: int = 200,
     client = pricing_client(cfg)
     counted = [client.count_prompt_tokens(prompts.cot_messages(q)) for q in questions[:sample]]
     completion: float = cfg.completion_tokens_estimate
-    if cfg.model == "oracle" and solutions:
+    student: float = STUDENT_TOKENS
+    if cfg.model == "oracle":  # its replies are counted with its own fixed tokenizer
         import litellm
 
         from elad_core.teacher.oracle.judging import TOKENIZER_MODEL
 
-        lengths = [litellm.token_counter(model=TOKENIZER_MODEL, text=s)
-                   for s in solutions[:sample] if s]
-        completion = sum(lengths) / len(lengths) if lengths else completion
+        count = lambda text: litellm.token_counter(model=TOKENIZER_MODEL, text=text)  # noqa: E731
+    else:
+        count = client.count_text_tokens
+    lengths = [count(s) for s in (solutions or [])[:sample] if s]
+    if lengths:
+        student = min(sum(lengths) / len(lengths), MAX_STUDENT_TOKENS)
+        if cfg.model == "oracle":
+            completion = sum(lengths) / len(lengths)
     cot = client.count_prompt_tokens(prompts.cot_messages(""))
     clear = client.count_prompt_tokens(prompts.clear_chunk_messages("", [], [], True))
     single = client.count_prompt_tokens(prompts.clear_single_messages("", []))
     return Estimator(sum(counted) / max(1, len(counted)), completion, client.price_usd,
-                     clear_prompt_extra=clear - cot, single_prompt_extra=single - cot)
+                     clear_prompt_extra=clear - cot, single_prompt_extra=single - cot,
+                     student_tokens=student)
 
 
 def gold_solutions(examples: list) -> list[str]:

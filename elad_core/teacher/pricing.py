@@ -48,6 +48,10 @@ class TeacherPrices:
         """Prompt tokens of `messages` by litellm's offline tokenizer for this model."""
         return int(litellm.token_counter(model=self.model, messages=messages))
 
+    def count_text_tokens(self, text: str) -> int:
+        """Tokens of a plain `text` by the same tokenizer (no chat-message overhead)."""
+        return int(litellm.token_counter(model=self.model, text=text))
+
     def price_usd(self, prompt_tokens: float, completion_tokens: float) -> float:
         """USD for that usage: the list price (below), times batch_price_ratio in batch mode
         (what a provider batch's replies cost, and what budgets and estimates count with)."""
