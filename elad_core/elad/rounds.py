@@ -13,7 +13,7 @@ from elad_core.elad.annotators import AnnotationRequest
 from elad_core.explanations.steps import split_steps
 from elad_core.explanations.prompt import probe_prompt, student_prompt
 from elad_core.explanations.records import Annotation, Probe, Sample
-from elad_core.elad.selectors import SelectorInput
+from elad_core.elad.selectors.base import SelectorInput
 
 
 @dataclass(frozen=True)

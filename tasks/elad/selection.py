@@ -12,15 +12,15 @@ from elad_core.elad import rounds
 from elad_core.elad.selectors.auto import choose_selector
 from elad_core.elad.prompts import cot_messages
 from elad_core.explanations.records import Probe, Sample, from_rows
-from elad_core.elad.selectors import (
-    RandomSelector,
+from elad_core.elad.selectors import RandomSelector
+from elad_core.elad.selectors.base import (
     Selector,
     SelectorInput,
     control_count,
     control_picks,
-    predicted_teacher_tokens,
     select_top,
 )
+from elad_core.elad.selectors.cost import predicted_teacher_tokens
 from elad_core.files import hash_file, read_parquet, write_parquet
 from tasks import CONTENT_CACHE
 from tasks.elad.data import read_examples

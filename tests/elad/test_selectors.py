@@ -5,23 +5,24 @@ import math
 import numpy as np
 import pytest
 
+from elad_core.elad.selectors.cost import CHARS_PER_TOKEN, predicted_teacher_tokens
 from elad_core.elad.selectors import (
-    CHARS_PER_TOKEN,
-    EGSS,
-    SELECTORS,
     CostAware,
     Disagreement,
+    EGSS,
     LeastConfidence,
     MaxEntropy,
     RandomSelector,
-    SelectorInput,
+    SELECTORS,
     SelfConfidence,
+    make_selector,
+)
+from elad_core.elad.selectors.base import (
+    SelectorInput,
     control_count,
     control_picks,
     entropy,
     flip_rate,
-    make_selector,
-    predicted_teacher_tokens,
     select_top,
 )
 

@@ -6,13 +6,8 @@ import pytest
 from elad_core.config_base import ConfigError
 from elad_core.elad.selectors.auto import agreement_share, choose_selector
 from elad_core.elad.config import load_config
-from elad_core.elad.selectors import (
-    EGSS,
-    MaxEntropy,
-    SelectorInput,
-    make_selector,
-    select_top,
-)
+from elad_core.elad.selectors import EGSS, MaxEntropy, make_selector
+from elad_core.elad.selectors.base import SelectorInput, select_top
 from elad_core.elad.selectors.typicality import Hybrid, Typical, typicality
 
 

@@ -15,18 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from elad_core.elad.selectors.auto import Auto
-from elad_core.elad.selectors.base import (
-    Answer,
-    Selector,
-    SelectorInput,
-    answer_distribution,
-    control_count,
-    control_picks,
-    entropy,
-    flip_rate,
-    select_top,
-)
-from elad_core.elad.selectors.cost import CHARS_PER_TOKEN, CostAware, predicted_teacher_tokens
+from elad_core.elad.selectors.base import Selector
+from elad_core.elad.selectors.cost import CostAware
 from elad_core.elad.selectors.typicality import Hybrid, Typical
 from elad_core.elad.selectors.uncertainty import (
     EGSS,
@@ -37,11 +27,9 @@ from elad_core.elad.selectors.uncertainty import (
     SelfConfidence,
 )
 
-__all__ = ["Answer", "SELECTORS", "CHARS_PER_TOKEN", "EGSS", "CostAware", "Disagreement", "Hybrid",
-           "LeastConfidence", "MaxEntropy", "RandomSelector", "SelfConfidence", "Selector",
-           "SelectorInput", "SelectorOptions", "Typical", "answer_distribution", "control_count",
-           "control_picks", "entropy", "flip_rate", "make_selector", "predicted_teacher_tokens",
-           "select_top"]
+__all__ = ["EGSS", "SELECTORS", "Auto", "CostAware", "Disagreement", "Hybrid", "LeastConfidence",
+           "MaxEntropy", "RandomSelector", "SelfConfidence", "SelectorOptions", "Typical",
+           "make_selector"]
 
 
 @dataclass(frozen=True)
