@@ -105,7 +105,7 @@ def run_scenario(name: str, faults: dict, examples, expl, root: Path) -> dict:
         state = annotate_all(server.api_base, return_state=True)
         wall = time.perf_counter() - t0
     refs = state.result()
-    rows = [r for ref in refs for r in read_parquet(Path(ref["path"]))]
+    rows = [r for ref in refs for r in read_parquet(Path(ref.path))]
     stats = request_log_stats(read_request_log(log))
     statuses: dict[str, int] = {}
     for r in rows:

@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from prefect import flow  # noqa: E402
 
 from elad_core.elad.config import DataConfig, RunnerConfig, StudentConfig  # noqa: E402
+from elad_core.elad.state import DataRefs, SamplingSettings, StudentRef  # noqa: E402
 from elad_core.files import read_parquet  # noqa: E402
 from flows.runners import task_runner  # noqa: E402
 from tasks import in_run  # noqa: E402
@@ -54,12 +55,12 @@ RUNNERS = {"dask x1": RunnerConfig(kind="dask", n_workers=1, torch_threads=1),
 
 
 @flow(name="bench-sampling")
-def sample_all(student: dict, data: dict, shards: list[list[str]], sampling: dict,
-               run_dir: Path) -> dict:
+def sample_all(student: StudentRef, data: DataRefs, shards: list[list[str]],
+               sampling: SamplingSettings, run_dir: Path) -> dict:
     """Submit every shard to the flow's task runner; wall seconds from first submit to last result."""
     t0 = time.perf_counter()
     futures = [in_run(sample_shard, run_dir).submit(
-        student, {}, data["pool"], data["pool_sha"], ids, sampling, "number", 1_009 + j,
+        student, None, data, ids, sampling, "number", 1_009 + j,
         run_dir / "shards" / f"samples_{j:04d}.parquet") for j, ids in enumerate(shards)]
     results = [f.result() for f in futures]
     return {"wall_s": time.perf_counter() - t0, "shards": results}
@@ -97,8 +98,8 @@ def _cpu_outside_workers(workers: dict) -> float:
     return total
 
 
-def run_one(name: str, cfg: RunnerConfig, student: dict, data: dict, shards: list, sampling: dict,
-            root: Path) -> dict:
+def run_one(name: str, cfg: RunnerConfig, student: StudentRef, data: DataRefs, shards: list,
+            sampling: SamplingSettings, root: Path) -> dict:
     run_dir = root / name.replace(" ", "_")
     t0 = time.perf_counter()
     with task_runner(cfg) as runner:
@@ -121,12 +122,12 @@ def run_one(name: str, cfg: RunnerConfig, student: dict, data: dict, shards: lis
             cpu1 = {"local": time.process_time()}
     # CPU seconds each worker process used while sampling: ≈ wall × threads when it had its cores
     cpu_s = [round(cpu1[w] - cpu0[w], 1) for w in sorted(cpu0)]
-    tokens = sum(s["new_tokens"] for s in out["shards"])
-    rows = [row for s in out["shards"] for row in read_parquet(Path(s["path"]))]
+    tokens = sum(s.new_tokens for s in out["shards"])
+    rows = [row for s in out["shards"] for row in read_parquet(Path(s.path))]
     return {"runner": name, "workers": cfg.n_workers if cfg.kind == "dask" else 1,
             "torch_threads_per_worker": cfg.torch_threads if cfg.kind == "dask" else None,
             "cluster_start_s": round(start_s, 2), "sampling_wall_s": round(out["wall_s"], 2),
-            "shard_compute_s": round(sum(s["wall_s"] for s in out["shards"]), 2),
+            "shard_compute_s": round(sum(s.wall_s for s in out["shards"]), 2),
             "cpu_s_per_worker": cpu_s,
             # this process (flow, Dask scheduler, Prefect client) + its other children (the
             # ephemeral Prefect API server): the orchestration's CPU, competing with the workers
@@ -146,16 +147,13 @@ def main() -> None:
                         default=Path(__file__).resolve().parent / "results" / "scale_out.json")
     args = parser.parse_args()
     sc = StudentConfig()
-    sampling = sc.model_dump(include={"k_samples", "temperature", "max_new_tokens",
-                                      "generate_batch_size", "device"})
+    sampling = SamplingSettings.of(sc)
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="scale_out_") as tmp:
         root = Path(tmp)
-        data = prepare_data.fn(DataConfig(pool_size=args.questions).model_dump(), "number", {}, 0,
-                               root)
-        student = build_student.fn("embedded", sc.embedded.model_dump(), data["pool"],
-                                   data["pool_sha"], 0, root / "student_base")
-        ids = [r["id"] for r in read_parquet(Path(data["pool"]))]
+        data = prepare_data.fn(DataConfig(pool_size=args.questions), "number", {}, 0, root)
+        student = build_student.fn("embedded", sc.embedded, data, 0, root / "student_base")
+        ids = [r["id"] for r in read_parquet(Path(data.pool))]
         shards = [ids[i:i + args.shard_questions] for i in range(0, len(ids), args.shard_questions)]
         results = []
         for rep in range(args.repeats):

@@ -304,7 +304,7 @@ def teacher(root: Path, quick: bool) -> list[dict]:
         task = annotate_batch_task.with_options(result_storage=folder / ".prefect", retries=0)
 
         @flow(name=f"throughput-teacher-c{conc}-p{processes}")
-        def annotate(start: int, stop: int, out: str) -> dict:
+        def annotate(start: int, stop: int, out: str):  # -> AnnotationBatchRef
             reqs = [{"question_id": e.id, "question": e.question} for e in examples[start:stop]]
             return task("cot", reqs, key, cfg.model_dump(mode="json"), api_base, "number",
                         Path(out))
@@ -322,7 +322,7 @@ def teacher(root: Path, quick: bool) -> list[dict]:
         client_cpu, server_cpu = sum(cpu_s(p) for p in pids) - c0, cpu_s(server.pid) - s0
         server.terminate()
         server.join(10)
-        rows = read_parquet(Path(ref["path"]))
+        rows = read_parquet(Path(ref.path))
         stats = request_log_stats(read_request_log(folder / "requests.jsonl"))
         results.append({
             "concurrency": conc, "processes": processes, "requests": n, "wall_s": wall,
@@ -391,6 +391,7 @@ def _select_and_merge(base_samples, n: int, folder: Path, shard_q: int) -> dict:
     from elad_core.explanations.records import Probe, Sample, to_rows
     from elad_core.files import hash_file, write_parquet
     from elad_core.elad.selectors import make_selector
+    from elad_core.refs import FileRef
     from tasks.elad.selection import merge_shards, score_and_select
 
     k = max(s.sample_index for s in base_samples) + 1
@@ -410,7 +411,7 @@ def _select_and_merge(base_samples, n: int, folder: Path, shard_q: int) -> dict:
             keep = set(qids[j:j + shard_q])
             path = write_parquet(folder / "shards" / f"{kind}_{j // shard_q:04d}.parquet",
                                  to_rows([r for r in records if r.question_id in keep]))
-            refs[kind].append({"path": str(path), "sha": hash_file(path)})
+            refs[kind].append(FileRef(path=str(path), sha=hash_file(path)))
     merge, select = [], []
     with TreeRSS() as rss:
         for _ in range(3):

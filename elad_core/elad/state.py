@@ -11,7 +11,7 @@ never as loaded models.
 
 from __future__ import annotations
 
-from pydantic import SkipValidation
+from pydantic import BaseModel, SkipValidation
 
 from elad_core.budget import Usage
 from elad_core.elad.round_record import RoundRecord
@@ -24,6 +24,93 @@ class AnnotationBatchRef(FileRef):
     teacher_tokens: int
     cost_usd: float
     statuses: tuple[str, ...]
+
+
+class ShardRef(FileRef):
+    """One sampling or probe shard's parquet (tasks/elad/student.py) and what it took: the
+    task's wall time (s), the student's new tokens (sampling) or probes run (probing)."""
+
+    wall_s: float
+    new_tokens: int = 0
+    n_probes: int = 0
+
+
+class MergedRef(FileRef):
+    """Shard parquet files concatenated in order (tasks/elad/selection.py merge_shards)."""
+
+    rows: int
+
+
+class EmbeddingsRef(FileRef):
+    """The pool's question embeddings (tasks/elad/embed.py): `rows` questions of `dim` floats,
+    computed in `wall_s` seconds."""
+
+    rows: int
+    dim: int
+    wall_s: float
+
+
+class TrainedRef(FileRef):
+    """Weights a round trained (an adapter or model folder, tasks/elad/student.py) and how:
+    the loss of every step, the examples of D trained on, those left out per reason
+    ({"teacher_wrong": n, ...}), wall time (s) and precision ("bf16" | "fp32")."""
+
+    losses: list[float]
+    n_examples: int
+    skipped: dict[str, int]
+    wall_s: float
+    precision: str
+
+
+class Settings(Frozen):
+    """Some fields of a config section, as a task's input (only they are in its cache key)."""
+
+    @classmethod
+    def of(cls, section: BaseModel) -> Settings:
+        """These fields of the config section `section` (e.g. a StudentConfig)."""
+        return cls(**section.model_dump(include=set(cls.model_fields)))
+
+
+class SamplingSettings(Settings):
+    """The student.* settings sampling uses (elad_core.elad.config.StudentConfig): K
+    explanations per question at temperature τ, at most max_new_tokens each, generate_batch_size
+    sequences per generate() call, on `device`."""
+
+    k_samples: int
+    temperature: float
+    max_new_tokens: int
+    generate_batch_size: int
+    device: str
+
+
+class ProbeSettings(Settings):
+    """The student.* settings EGSS probes use: decode length, prompts per batch, at most
+    max_probe_steps step prefixes per sample, on `device`."""
+
+    probe_max_new_tokens: int
+    probe_batch_size: int
+    max_probe_steps: int
+    device: str
+
+
+class SelectionSettings(Settings):
+    """The selection.* settings the selectors take besides λ (make_selector's keywords) and
+    `auto` decides with (elad_core.elad.config.SelectionConfig)."""
+
+    cost_alpha: float
+    auto_agreement: float
+    auto_switch: float
+    auto_uncertainty: str
+
+
+class CostSpec(Frozen):
+    """What predicts a question's teacher tokens (selectors that `needs_costs`): the pool's
+    questions, the annotator and the estimated completion tokens per teacher call."""
+
+    pool: str
+    pool_sha: str
+    annotator: str
+    completion_tokens: int
 
 
 class DataRefs(Frozen):

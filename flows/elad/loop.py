@@ -89,9 +89,8 @@ def prepare_run(config: RunConfig) -> tuple[DataRefs, StudentRef, list[Example]]
     sources = {"pool": fingerprint(dc.format, dc.dataset, [dc.pool_split]),
                "eval": fingerprint(dc.eval_format or dc.format, dc.eval_dataset or dc.dataset,
                                    [dc.eval_split])}
-    data = DataRefs(**in_run(prepare_data, run_dir)(dc.model_dump(), dc.answer_family, sources,
-                                                    config.seed, run_dir))
-    student = StudentRef(**in_run(build_student, run_dir)(
-        config.student.model, config.student.embedded.model_dump(), data.pool, data.pool_sha,
-        config.seed, run_dir / "student_base", config.student.chat_template))
+    data = in_run(prepare_data, run_dir)(dc, dc.answer_family, sources, config.seed, run_dir)
+    student = in_run(build_student, run_dir)(
+        config.student.model, config.student.embedded, data, config.seed,
+        run_dir / "student_base", config.student.chat_template)
     return data, student, read_examples(data.pool)

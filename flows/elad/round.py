@@ -30,7 +30,7 @@ from elad_core.elad.rounds import annotation_requests, chunks
 from elad_core.elad.round_record import RoundRecord, round_record
 from elad_core.elad.selection_report import selection_report
 from elad_core.files import read_parquet
-from elad_core.elad.state import AnnotationBatchRef, BudgetState, RoundResult, RoundState
+from elad_core.elad.state import BudgetState, RoundResult, RoundState
 from elad_core.refs import FileRef
 from elad_core.seeds import derive_seed
 from elad_core.student import default_train_mode
@@ -58,9 +58,8 @@ def distill_round(config: RunConfig, round_index: int, state: RoundState) -> Rou
     t_round, timer = time.perf_counter(), StepTimer()
     run_dir = config.run_dir.resolve()
     rdir = run_dir / f"round_{round_index:03d}"
-    data, student = state.data.model_dump(), state.student.model_dump()
-    weights = state.weights.model_dump() if state.weights else {}
-    pool = read_examples(data["pool"])
+    data, student = state.data, state.student
+    pool = read_examples(data.pool)
     questions = {e.id: e.question for e in pool}
     family, sc = config.data.answer_family, config.student
     plan = plan_round(config, round_index, len(pool) - len(state.annotated))
@@ -93,7 +92,7 @@ def distill_round(config: RunConfig, round_index: int, state: RoundState) -> Rou
                           out_path=rdir / "shards" / f"annotations_{j:04d}.parquet",
                           gold={r.question_id: gold[r.question_id] for r in batch},
                           run=str(run_dir), return_state=True)
-            ref = AnnotationBatchRef(**st.result())
+            ref = st.result()
             gate.add(ref.teacher_tokens, ref.cost_usd, len(ref.statuses))
             batch_refs.append(ref)
             cached_batches += st.name == "Cached"
@@ -104,8 +103,7 @@ def distill_round(config: RunConfig, round_index: int, state: RoundState) -> Rou
                        if a.status != "ok"]
                 teacher_stop += f"; e.g. {raw_excerpt(bad[0])}" if bad else ""
                 break
-        annotations_ref = FileRef.of(in_run(merge_shards, run_dir)(
-            [b.model_dump() for b in batch_refs], rdir / "annotations.parquet"))
+        annotations_ref = in_run(merge_shards, run_dir)(batch_refs, rdir / "annotations.parquet")
 
     annotation_files = state.annotation_files + tuple(batch_refs)
     paid = TeacherStep(annotations_ref, budget, gate, len(batch_refs), cached_batches)
@@ -119,24 +117,22 @@ def distill_round(config: RunConfig, round_index: int, state: RoundState) -> Rou
     keep_going = (mode == "full") if keep_going is None else keep_going
     with gpu(), timer("train"):
         trained = in_run(fine_tune_student, run_dir)(
-            student, weights if keep_going else {}, data["pool"], data["pool_sha"],
-            [b.model_dump() for b in annotation_files], config.train.model_dump(mode="json"),
-            mode, derive_seed(config.seed, "train", round_index), sc.device,
+            student, state.weights if keep_going else None, data, list(annotation_files),
+            config.train, mode, derive_seed(config.seed, "train", round_index), sc.device,
             rdir / ("adapter" if mode == "lora" else "model"), config.runner.train_processes,
             config.teacher.filter_wrong_teacher)
-    new_weights = FileRef.of(trained)
+    new_weights = FileRef(path=trained.path, sha=trained.sha)
 
     # [7] evaluate on the held-out split
     with gpu(), timer("evaluate"):
         metrics = in_run(evaluate_student, run_dir)(
-            student, new_weights.model_dump(), data["eval"], data["eval_sha"],
-            config.eval.model_dump(), family, sc.device, rdir / "eval.json")
+            student, new_weights, data, config.eval, family, sc.device, rdir / "eval.json")
 
     # [8] the round's manifest and Prefect artifacts
     annotations = from_rows(Annotation, read_parquet(Path(annotations_ref.path)))
-    record = _record(config, plan, picked, paid, annotations, timer, t_round, trained=trained,
-                     train_mode=mode, metrics=metrics, previous_accuracy=state.last_accuracy,
-                     student=student,
+    record = _record(config, plan, picked, paid, annotations, timer, t_round,
+                     trained=trained.model_dump(), train_mode=mode, metrics=metrics,
+                     previous_accuracy=state.last_accuracy, student=student.model_dump(),
                      selection=selection_report(annotations, _control_ids(rdir), samples))
     outputs = {"annotations": annotations_ref.sha, "weights": new_weights.sha,
                "eval": metrics, "selected": selected}
@@ -166,7 +162,8 @@ def _record(config: RunConfig, plan: RoundPlan, picked: Selection, paid: Teacher
         round_index=plan.round_index, selector=plan.selector, annotator=plan.annotator,
         prompt_version=PROMPT_VERSION, selected=picked.selected, annotations=annotations,
         budget_stop=paid.gate.stop, budget_estimate=paid.budget.estimate,
-        batches=paid.batches, cached_batches=paid.cached_batches, shards=picked.shards,
+        batches=paid.batches, cached_batches=paid.cached_batches,
+        shards=[s.model_dump() for s in picked.shards] if picked.shards is not None else None,
         step_wall_s=timer.wall_s, wall_s=time.perf_counter() - t_round,
         config=config.model_dump(mode="json"),
         auto_choice=picked.auto_choice.as_dict() if picked.auto_choice else None, **outcome)

@@ -21,7 +21,14 @@ from elad_core.elad.plan import RoundPlan
 from elad_core.elad.selectors import make_selector
 from elad_core.elad.selectors.auto import AutoChoice
 from elad_core.refs import FileRef
-from elad_core.elad.state import RoundState
+from elad_core.elad.state import (
+    CostSpec,
+    ProbeSettings,
+    RoundState,
+    SamplingSettings,
+    SelectionSettings,
+    ShardRef,
+)
 from elad_core.seeds import derive_seed, seeded_subset
 from elad_core.timing import StepTimer
 from tasks import in_run
@@ -32,11 +39,12 @@ from tasks.elad.student import probe_shard, sample_shard
 
 class Selection(NamedTuple):
     """What steps [1]-[3] hand on: the selected ids (rank order), the merged samples' ref and
-    the sampling shards' results (None in the seed round), and `auto`'s choice (or None)."""
+    the sampling shards' refs with their wall time and new tokens (None in the seed round),
+    and `auto`'s choice (or None)."""
 
     selected: list[str]
     samples_ref: FileRef | None
-    shards: list[dict] | None
+    shards: list[ShardRef] | None
     auto_choice: AutoChoice | None
 
 
@@ -47,14 +55,13 @@ def select_questions(config: RunConfig, plan: RoundPlan, state: RoundState,
     server-wide GPU limit around each student step."""
     run_dir, round_index = config.run_dir.resolve(), plan.round_index
     rdir = run_dir / f"round_{round_index:03d}"
-    data, student = state.data.model_dump(), state.student.model_dump()
-    weights = state.weights.model_dump() if state.weights else {}
+    data, student, weights = state.data, state.student, state.weights
     family, sc, sel = config.data.answer_family, config.student, config.selection
     shards, samples_ref, auto_choice = None, None, None
     if plan.seed_round:  # [3] the untrained student carries no signal: B0 random questions
         with timer("select"):
             selected = in_run(select_seed, run_dir)(
-                data["pool"], data["pool_sha"], plan.questions,
+                data, plan.questions,
                 derive_seed(config.seed, "select", 0), rdir / "selected.parquet")
     else:
         # [1] the student samples K explanations per not-yet-annotated pool question
@@ -64,11 +71,10 @@ def select_questions(config: RunConfig, plan: RoundPlan, state: RoundState,
         if sel.candidates is not None:
             remaining = seeded_subset(remaining, sel.candidates,
                                       derive_seed(config.seed, "candidates", round_index))
-        sampling = sc.model_dump(include={"k_samples", "temperature", "max_new_tokens",
-                                          "generate_batch_size", "device"})
+        sampling = SamplingSettings.of(sc)
         with gpu(), timer("sample"):
             shards = [f.result() for f in [in_run(sample_shard, run_dir).submit(
-                student, weights, data["pool"], data["pool_sha"], ids, sampling, family,
+                student, weights, data, ids, sampling, family,
                 derive_seed(config.seed, "sample", round_index, j),
                 rdir / "shards" / f"samples_{j:04d}.parquet")
                 for j, ids in enumerate(chunks(remaining, sc.shard_questions))]]
@@ -76,28 +82,25 @@ def select_questions(config: RunConfig, plan: RoundPlan, state: RoundState,
         # [2] uncertainty per question (EGSS probes every step prefix of every sample);
         # `auto` first picks typicality or uncertainty from the samples (design §2.2.5), and
         # the selector says what else it needs: probes, embeddings, predicted teacher tokens
-        options = sel.model_dump(include={"cost_alpha", "auto_agreement", "auto_switch",
-                                          "auto_uncertainty"})
+        options = SelectionSettings.of(sel)
         if plan.selector == "auto":
             auto_choice = in_run(choose_auto, run_dir)(samples_ref, options)
         active = auto_choice["selector"] if auto_choice else plan.selector
-        chosen = make_selector(active, sel.egss_lambda, **options)  # once per round
+        chosen = make_selector(active, sel.egss_lambda, **options.model_dump())  # once a round
         probes_ref, embeddings_ref, cost = None, None, None
         if chosen.needs_embeddings:  # the student's own question embeddings (design §2.2.2)
             with gpu(), timer("embed"):
                 embeddings_ref = in_run(embed_pool, run_dir)(
-                    student, weights, data["pool"], data["pool_sha"], sc.generate_batch_size,
+                    student, weights, data, sc.generate_batch_size,
                     sc.device, rdir / "embeddings.parquet")
         if chosen.needs_costs:  # predicted teacher tokens per question (design §2.2.1)
-            cost = {"pool": data["pool"], "pool_sha": data["pool_sha"],
-                    "annotator": plan.annotator,
-                    "completion_tokens": config.teacher.completion_tokens_estimate}
+            cost = CostSpec(pool=data.pool, pool_sha=data.pool_sha, annotator=plan.annotator,
+                            completion_tokens=config.teacher.completion_tokens_estimate)
         if chosen.needs_probes:
-            probing = sc.model_dump(include={"probe_max_new_tokens", "probe_batch_size",
-                                             "max_probe_steps", "device"})
+            probing = ProbeSettings.of(sc)
             with gpu(), timer("probe"):
                 probe_shards = [f.result() for f in [in_run(probe_shard, run_dir).submit(
-                    student, weights, data["pool"], data["pool_sha"], s, probing, family,
+                    student, weights, data, s, probing, family,
                     rdir / "shards" / f"probes_{j:04d}.parquet") for j, s in enumerate(shards)]]
                 probes_ref = in_run(merge_shards, run_dir)(probe_shards, rdir / "probes.parquet")
         # [3] the top-B not yet annotated (selection.control_fraction of them at random)
@@ -109,5 +112,5 @@ def select_questions(config: RunConfig, plan: RoundPlan, state: RoundState,
                 control_fraction=sel.control_fraction,
                 control_seed=derive_seed(config.seed, "control", round_index),
                 auto_choice=auto_choice)
-    return Selection(selected, FileRef.of(samples_ref) if samples_ref else None, shards,
+    return Selection(selected, samples_ref, shards,
                      AutoChoice(**auto_choice) if auto_choice else None)

@@ -15,6 +15,7 @@ from pathlib import Path
 from elad_core.elad.annotators import AnnotationRequest
 from elad_core.explanations.records import Annotation, from_rows, to_rows
 from elad_core.elad.rounds import mark_teacher_agreement
+from elad_core.elad.state import AnnotationBatchRef
 from elad_core.errors import TransientTeacherError
 from elad_core.files import hash_file, hash_json, read_parquet, write_parquet
 from elad_core.teacher.config import TeacherConfig
@@ -28,9 +29,12 @@ ELAD_REPLY_FIELDS = ("max_clear_turns", "filter_wrong_teacher", "answer_turn")
 @teacher_task
 def annotate_batch_task(annotator: str, requests: list[dict], teacher_key: dict, teacher_cfg: dict,
                         api_base: str | None, family: str, out_path: Path,
-                        gold: dict[str, str | None] | None = None, run: str | None = None) -> dict:
-    """Annotate one batch -> annotations parquet. Returns path, hash, tokens, cost, statuses.
+                        gold: dict[str, str | None] | None = None,
+                        run: str | None = None) -> AnnotationBatchRef:
+    """Annotate one batch -> annotations parquet. Returns its ref: path, hash, teacher tokens,
+    cost (USD) and each request's status, in request order.
 
+    requests: the AnnotationRequests' fields as dicts (question_id, question[, sample]).
     teacher_key: TeacherConfig.reply_key (the cache key); teacher_cfg: the whole
     TeacherConfig as a dict (endpoint, concurrency, timeouts).
     gold: question_id -> gold answer, where the pool has one: each annotation records whether
@@ -59,7 +63,7 @@ def annotate_batch_task(annotator: str, requests: list[dict], teacher_key: dict,
     annotations = mark_teacher_agreement([by_id[r.question_id] for r in reqs], gold or {})
     write_parquet(out_path, to_rows(annotations))
     partial.unlink(missing_ok=True)
-    return {"path": str(out_path), "sha": hash_file(out_path),
-            "teacher_tokens": sum(a.teacher_tokens for a in annotations),
-            "cost_usd": sum(a.cost_usd for a in annotations),
-            "statuses": [a.status for a in annotations]}
+    return AnnotationBatchRef(path=str(out_path), sha=hash_file(out_path),
+                              teacher_tokens=sum(a.teacher_tokens for a in annotations),
+                              cost_usd=sum(a.cost_usd for a in annotations),
+                              statuses=tuple(a.status for a in annotations))

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from prefect import task
 
+from elad_core.elad.config import DataConfig
 from elad_core.elad.data import subset
+from elad_core.elad.state import DataRefs
 from elad_core.elad.loaders import load_split_report
 from elad_core.explanations.records import Example, from_rows, to_rows
 from elad_core.files import hash_file, read_parquet, write_parquet
@@ -15,26 +17,27 @@ from tasks import CONTENT_CACHE
 
 
 @task(cache_policy=CONTENT_CACHE)
-def prepare_data(data_cfg: dict, family: str, sources: dict, seed: int, run_dir: Path) -> dict:
+def prepare_data(data_cfg: DataConfig, family: str, sources: dict, seed: int,
+                 run_dir: Path) -> DataRefs:
     """Write run_dir/data/{pool,eval}.parquet; returns their paths and sha256 content hashes,
-    and per split what merging repeated questions did ("duplicates": {split: DuplicateReport}).
+    and per split what merging repeated questions did (`duplicates`: {split: DuplicateReport}).
 
     sources: elad_core.elad.data.source_fingerprint of the splits (part of the cache key).
     """
+    dc = data_cfg
     out: dict = {"duplicates": {}}
-    eval_fmt = data_cfg["eval_format"] or data_cfg["format"]
-    eval_dataset = data_cfg["eval_dataset"] or data_cfg["dataset"]
     for name, fmt, dataset, split, size in (
-        ("pool", data_cfg["format"], data_cfg["dataset"], data_cfg["pool_split"], data_cfg["pool_size"]),
-        ("eval", eval_fmt, eval_dataset, data_cfg["eval_split"], data_cfg["eval_size"]),
+        ("pool", dc.format, dc.dataset, dc.pool_split, dc.pool_size),
+        ("eval", dc.eval_format or dc.format, dc.eval_dataset or dc.dataset, dc.eval_split,
+         dc.eval_size),
     ):
-        examples, report = load_split_report(fmt, dataset, split, family, data_cfg["fields"],
-                                             data_cfg["hub_config"], data_cfg["on_duplicate"])
+        examples, report = load_split_report(fmt, dataset, split, family, dc.fields,
+                                             dc.hub_config, dc.on_duplicate)
         path = write_parquet(Path(run_dir) / "data" / f"{name}.parquet",
                              to_rows(subset(examples, size, seed)))
         out[name], out[f"{name}_sha"] = str(path), hash_file(path)
         out["duplicates"][name] = asdict(report)
-    return out
+    return DataRefs(**out)
 
 
 def read_examples(path: str | Path) -> list[Example]:

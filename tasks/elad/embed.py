@@ -13,34 +13,37 @@ from pathlib import Path
 import numpy as np
 from prefect import task
 
+from elad_core.elad.state import DataRefs, EmbeddingsRef, StudentRef
 from elad_core.files import hash_file, read_parquet, write_parquet
+from elad_core.refs import FileRef
 from tasks import CONTENT_CACHE
 from tasks.elad.data import read_examples
-from tasks.elad.student import _load
+from tasks.elad.student import load_student_model
 
 
 @task(cache_policy=CONTENT_CACHE)
-def embed_pool(student: dict, weights: dict, pool: str, pool_sha: str, batch_size: int,
-               device: str, out_path: Path) -> dict:
-    """Every pool question's embedding -> parquet (question_id, embedding: list of floats).
+def embed_pool(student: StudentRef, weights: FileRef | None, data: DataRefs, batch_size: int,
+               device: str, out_path: Path) -> EmbeddingsRef:
+    """Every pool question's embedding -> parquet (question_id, embedding: list of floats),
+    by the student with `weights` (None: the base model).
 
-    Returns {"path", "sha", "rows", "dim", "wall_s"}.
+    Returns its ref with rows (questions), dim (floats per embedding) and wall_s (s).
     """
     from elad_core.student.embeddings import question_embeddings
 
-    model, tok = _load(student["base"], weights.get("path"), weights.get("sha"), device)
-    examples = read_examples(pool)
+    model, tok = load_student_model(student, weights, device)
+    examples = read_examples(data.pool)
     t0 = time.perf_counter()
     x = question_embeddings(model, tok, [e.question for e in examples], batch_size, progress=True,
-                            template=student.get("prompt_template"))
+                            template=student.prompt_template)
     wall = time.perf_counter() - t0
     write_parquet(Path(out_path), [{"question_id": e.id, "embedding": row.tolist()}
                                    for e, row in zip(examples, x, strict=True)])
-    return {"path": str(out_path), "sha": hash_file(out_path), "rows": len(examples),
-            "dim": int(x.shape[1]), "wall_s": wall}
+    return EmbeddingsRef(path=str(out_path), sha=hash_file(out_path), rows=len(examples),
+                         dim=int(x.shape[1]), wall_s=wall)
 
 
-def read_embeddings(ref: dict) -> dict[str, np.ndarray]:
+def read_embeddings(ref: FileRef) -> dict[str, np.ndarray]:
     """question_id -> embedding (d,) float64 from an `embed_pool` file."""
     return {r["question_id"]: np.asarray(r["embedding"], float)
-            for r in read_parquet(Path(ref["path"]))}
+            for r in read_parquet(Path(ref.path))}

@@ -21,24 +21,27 @@ from elad_core.elad.selectors.base import (
     select_top,
 )
 from elad_core.elad.selectors.cost import predicted_teacher_tokens
+from elad_core.elad.state import CostSpec, DataRefs, MergedRef, SelectionSettings
 from elad_core.files import hash_file, read_parquet, write_parquet
+from elad_core.refs import FileRef
 from tasks import CONTENT_CACHE
 from tasks.elad.data import read_examples
 from tasks.elad.embed import read_embeddings
 
 
 @task(cache_policy=CONTENT_CACHE)
-def merge_shards(shards: list[dict], out_path: Path) -> dict:
-    """Concatenate shard parquet files (in order) into one file; returns path and hash."""
-    rows = [row for s in shards for row in read_parquet(Path(s["path"]))]
+def merge_shards(shards: list[FileRef], out_path: Path) -> MergedRef:
+    """Concatenate shard parquet files (in order) into one file; returns its path, hash and
+    number of rows."""
+    rows = [row for s in shards for row in read_parquet(Path(s.path))]
     write_parquet(Path(out_path), rows)
-    return {"path": str(out_path), "sha": hash_file(out_path), "rows": len(rows)}
+    return MergedRef(path=str(out_path), sha=hash_file(out_path), rows=len(rows))
 
 
 @task(cache_policy=CONTENT_CACHE)
-def select_seed(pool: str, pool_sha: str, budget: int, seed: int, out_path: Path) -> list[str]:
+def select_seed(data: DataRefs, budget: int, seed: int, out_path: Path) -> list[str]:
     """Round 0: B0 random pool questions (the untrained student's samples carry no signal)."""
-    ids = [e.id for e in read_examples(pool)]
+    ids = [e.id for e in read_examples(data.pool)]
     scores = RandomSelector().score(SelectorInput([[None]] * len(ids), seed=seed))
     selected = select_top(ids, scores, set(), budget)
     write_parquet(Path(out_path), [{"question_id": q, "rank": i} for i, q in enumerate(selected)])
@@ -46,37 +49,37 @@ def select_seed(pool: str, pool_sha: str, budget: int, seed: int, out_path: Path
 
 
 @task(cache_policy=CONTENT_CACHE)
-def choose_auto(samples: dict, options: dict) -> dict:
+def choose_auto(samples: FileRef, options: SelectionSettings) -> dict:
     """`selector: auto`'s choice for this round from the student's K answers on the remaining
     pool (docs/design.md §2.2.5): {"selector", "reason", "agreement"}. options: the
-    selection.auto_* fields (auto_uncertainty, auto_agreement, auto_switch)."""
-    sample_rows = from_rows(Sample, read_parquet(Path(samples["path"])))
+    selection.* settings (auto_uncertainty, auto_agreement, auto_switch decide)."""
+    sample_rows = from_rows(Sample, read_parquet(Path(samples.path)))
     by_q = rounds.group_samples(sample_rows)
     answers = [[x.answer for x in by_q[q]] for q in by_q]
-    return choose_selector(answers, options["auto_uncertainty"], options["auto_agreement"],
-                           options["auto_switch"]).as_dict()
+    return choose_selector(answers, options.auto_uncertainty, options.auto_agreement,
+                           options.auto_switch).as_dict()
 
 
 @task(cache_policy=CONTENT_CACHE)
-def score_and_select(selector: Selector, selector_name: str, samples: dict,
-                     probes: dict | None, annotated: list[str], budget: int, seed: int,
-                     round_dir: Path, embeddings: dict | None = None,
-                     cost: dict | None = None, control_fraction: float = 0.0,
+def score_and_select(selector: Selector, selector_name: str, samples: FileRef,
+                     probes: FileRef | None, annotated: list[str], budget: int, seed: int,
+                     round_dir: Path, embeddings: FileRef | None = None,
+                     cost: CostSpec | None = None, control_fraction: float = 0.0,
                      control_seed: int = 0, auto_choice: dict | None = None) -> list[str]:
     """Score every sampled question and pick B not yet annotated (docs/design.md §2.2).
 
+    samples, probes: the merged samples and probes (None: no probes).
     selector: the round's selector, built once by the round (`make_selector`); selector_name:
     its name, recorded as `picked_by` (for `auto`: the selector auto chose).
     embeddings: an `embed_pool` ref (selectors
-    that `needs_embeddings`). cost: {"pool", "pool_sha", "annotator", "completion_tokens"}
-    for predicted teacher tokens (`needs_costs`). control_fraction: that share of B drawn
+    that `needs_embeddings`). cost: what predicts the teacher tokens of a question (`needs_costs`). control_fraction: that share of B drawn
     uniformly at random first (seeded by control_seed, §2.2.4), spread evenly through the
     pick order. auto_choice: `choose_auto`'s result, recorded when `selector` came from auto.
     Writes round_dir/scores.parquet (question_id, score, answers[, predicted_tokens]) and
     selected.parquet (question_id, rank, score, control, picked_by, auto_choice).
     """
-    sample_rows = from_rows(Sample, read_parquet(Path(samples["path"])))
-    probe_rows = from_rows(Probe, read_parquet(Path(probes["path"]))) if probes else None
+    sample_rows = from_rows(Sample, read_parquet(Path(samples.path)))
+    probe_rows = from_rows(Probe, read_parquet(Path(probes.path))) if probes else None
     by_q = rounds.group_samples(sample_rows)
     ids = list(by_q)
     inputs = rounds.selector_input(ids, sample_rows, probe_rows, seed)
@@ -87,12 +90,12 @@ def score_and_select(selector: Selector, selector_name: str, samples: dict,
             inputs, embeddings=np.stack([emb[q] for q in ids]) if ids else None,
             annotated_embeddings=np.stack(done) if done else None)
     if cost:
-        text = {e.id: e.question for e in read_examples(cost["pool"])}
+        text = {e.id: e.question for e in read_examples(cost.pool)}
         prompt_chars = [sum(len(m["content"]) for m in cot_messages(text[q])) for q in ids]
         sample_chars = [len(rounds.pick_revision_sample(by_q[q]).text) for q in ids]
         inputs = dataclasses.replace(inputs, predicted_tokens=predicted_teacher_tokens(
-            np.array(prompt_chars), np.array(sample_chars), cost["annotator"],
-            cost["completion_tokens"]))
+            np.array(prompt_chars), np.array(sample_chars), cost.annotator,
+            cost.completion_tokens))
     sel = selector
     scores = sel.score(inputs) if ids else np.zeros(0)
     control = control_picks(ids, set(annotated), control_count(control_fraction, budget),

@@ -87,7 +87,8 @@ def test_batch_task_marks_agreement_and_counts_requests_per_run(examples, tmp_pa
         for t in threads:
             t.join()
     assert not errors, errors
-    assert results["run-a"]["statuses"] == ["ok"] * 2 and results["run-b"]["statuses"] == ["ok"] * 4
+    assert list(results["run-a"].statuses) == ["ok"] * 2
+    assert list(results["run-b"].statuses) == ["ok"] * 4
     assert RUN_COUNTS.pop("run-a") == (2, 0, 0) and RUN_COUNTS.pop("run-b") == (4, 0, 0)
     rows = read_parquet(tmp_path / "run-a" / "annotations.parquet") + read_parquet(
         tmp_path / "run-b" / "annotations.parquet")

@@ -7,6 +7,8 @@ import pytest
 from elad_core.explanations.records import Example, Sample, to_rows
 from elad_core.files import read_parquet, write_parquet
 from elad_core.elad.selectors import CostAware, MaxEntropy, make_selector
+from elad_core.elad.state import CostSpec, SelectionSettings
+from elad_core.refs import FileRef
 from tasks.elad.selection import choose_auto, interleave, score_and_select
 
 
@@ -14,7 +16,7 @@ def _samples(tmp_path, answers: dict[str, list[str]], texts: dict[str, str] | No
     rows = [Sample(q, k, (texts or {}).get(q, "step\n#### 1"), a, "ok", -0.1, 4)
             for q, ans in answers.items() for k, a in enumerate(ans)]
     path = write_parquet(tmp_path / "samples.parquet", to_rows(rows))
-    return {"path": str(path), "sha": "x"}
+    return FileRef(path=str(path), sha="x")
 
 
 def test_interleave_positions():
@@ -61,8 +63,7 @@ def test_cost_aware_task_prefers_the_shorter_question(tmp_path):
             Example("sure", "Two plus two?", "", None)]
     pool_path = write_parquet(tmp_path / "pool.parquet", to_rows(pool))
     samples = _samples(tmp_path, {"long": ["1", "2"], "short": ["1", "2"], "sure": ["4", "4"]})
-    cost = {"pool": str(pool_path), "pool_sha": "x", "annotator": "clear",
-            "completion_tokens": 256}
+    cost = CostSpec(pool=str(pool_path), pool_sha="x", annotator="clear", completion_tokens=256)
     # max_entropy ties long and short (ln 2); cost-aware EGSS needs probes, so wrap by hand
     assert score_and_select.fn(make_selector("max_entropy"), "max_entropy", samples, None, [],
                                1, 0, tmp_path / "a") == ["long"]  # id order: long < short
@@ -78,13 +79,13 @@ def test_typical_task_uses_the_embeddings_and_records_auto(tmp_path):
     ids = [f"q{i:02d}" for i in range(12)]
     blob = [0] * 6 + [1] * 4 + [2] * 2  # sizes 6, 4, 2
     emb = [10 * np.eye(3)[b] + 0.1 * rng.standard_normal(3) for b in blob]
-    ref = {"path": str(write_parquet(tmp_path / "emb.parquet", [
+    ref = FileRef(path=str(write_parquet(tmp_path / "emb.parquet", [
         {"question_id": q, "embedding": e.tolist()} for q, e in zip(ids, emb, strict=True)])),
-        "sha": "x"}
+        sha="x")
     done = ["q00", "q06"]  # annotated earlier: one question in blob 0 and one in blob 1
     samples = _samples(tmp_path, {q: ["1", "2"] for q in ids if q not in done})
-    choice = choose_auto.fn(samples, {"auto_uncertainty": "egss", "auto_agreement": 0.75,
-                                      "auto_switch": 0.5})
+    choice = choose_auto.fn(samples, SelectionSettings(
+        cost_alpha=1.0, auto_uncertainty="egss", auto_agreement=0.75, auto_switch=0.5))
     assert choice["selector"] == "typical" and choice["agreement"] == 0.0
     sel = score_and_select.fn(make_selector("typical"), "typical", samples, None, done, 1, 0,
                               tmp_path, embeddings=ref, auto_choice=choice)

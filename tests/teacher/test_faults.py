@@ -280,7 +280,7 @@ def test_task_retries_transient_faults_and_pays_each_completion_once(
         ref = _run_task(srv.api_base, reqs, tmp_path / "annotations.parquet",
                         {"retries": 40, "retry_delay_s": 0.0, "timeout_s": 1.0})
     rows = read_parquet(tmp_path / "annotations.parquet")
-    assert ref["statuses"] == ["ok"] * len(reqs)
+    assert list(ref.statuses) == ["ok"] * len(reqs)
     stats = request_log_stats(read_request_log(log))
     assert len(stats["faults"]) == 5, stats  # every kind of transient fault was met
     assert stats["paid_twice"] == 0
@@ -318,7 +318,7 @@ def test_permanent_errors_are_recorded_and_the_batch_completes(
                         {"retries": 40, "retry_delay_s": 0.0})
     rows = read_request_log(log)
     rejected = {r["question_id"] for r in rows if r["status"] == 400}
-    assert rejected and ref["statuses"].count("failed") == len(rejected)
+    assert rejected and ref.statuses.count("failed") == len(rejected)
     assert request_log_stats(rows)["paid_twice"] == 0
 
 
