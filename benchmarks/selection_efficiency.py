@@ -272,7 +272,7 @@ def run_round(config, r: int, state, pool: list, estimator, history: list[dict],
     candidate ids) or None when the pool is exhausted.
     """
     from elad_core.files import read_parquet
-    from flows.elad.budget import round_budget
+    from flows.elad.round_budget import round_budget
     from flows.elad.round import distill_round
 
     pool_left = len(pool) - len(state.annotated)

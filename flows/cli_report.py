@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from elad_core.elad.round_record import RunSummary
-from elad_core.evokd.records import EvoKDSummary
+from elad_core.evokd.round_record import EvoKDSummary
 
 import typer
 from rich.console import Console

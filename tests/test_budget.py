@@ -119,7 +119,7 @@ def test_a_round_run_on_its_own_builds_its_budget_state(tmp_path):
     folder's manifests, so its batches are still checked against the budgets."""
     from elad_core.explanations.records import Example
     from elad_core.elad.state import DataRefs, RoundState, StudentRef
-    from flows.elad.budget import budget_from_run_folder
+    from flows.elad.round_budget import budget_from_run_folder
 
     cfg = RunConfig.model_validate(tiny_config(tmp_path, max_teacher_tokens=5000))
     round0 = cfg.run_dir / "round_000"

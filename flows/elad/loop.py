@@ -24,7 +24,7 @@ from elad_core.explanations.records import Example
 from elad_core.elad.state import DataRefs, RoundState, StudentRef
 from elad_core.teacher.endpoint import teacher_endpoint
 from elad_core.elad.oracle_judge import OracleJudge
-from flows.elad.budget import round_budget
+from flows.elad.round_budget import round_budget
 from flows.elad.round import distill_round
 from flows.runners import task_runner
 from tasks import in_run

@@ -35,7 +35,7 @@ from elad_core.refs import FileRef
 from elad_core.seeds import derive_seed
 from elad_core.student import default_train_mode
 from elad_core.timing import StepTimer
-from flows.elad.budget import budget_from_run_folder
+from flows.elad.round_budget import budget_from_run_folder
 from flows.elad.select import Selection, select_questions
 from tasks import in_run
 from tasks.elad.annotate import ELAD_REPLY_FIELDS, annotate_batch_task

@@ -3,7 +3,7 @@
 Prepares the data, then runs rounds (flows/evokd/round.py) until `rounds`, a failed teacher
 call, or a budget: a round's teacher spend is estimated before it starts (the mean of earlier
 teacher rounds, a priori for the first) and the run stops at that round boundary when a
-budget would be passed (elad_core.evokd.records.stop_reason). [6] The student is evaluated
+budget would be passed (elad_core.evokd.round_record.stop_reason). [6] The student is evaluated
 on the fixed test subset every round (or only the last, `eval.every_round`).
 Writes runs/<run>/round_NNN/ (batch / feedback parquet, teacher_*.json, adapter or model,
 eval.json, manifest.json), Prefect artifacts and summary.json.
@@ -19,7 +19,7 @@ from elad_core.budget import Budget
 from elad_core.evokd import prompts
 from elad_core.evokd.config import EvoKDConfig
 from elad_core.evokd.preflight import evokd_preflight
-from elad_core.evokd.records import EvoKDSummary, stop_reason, summary_rows
+from elad_core.evokd.round_record import EvoKDSummary, stop_reason, summary_rows
 from elad_core.files import read_parquet
 from elad_core.teacher.endpoint import teacher_endpoint
 from elad_core.evokd.oracle_judge import EvoKDOracleJudge

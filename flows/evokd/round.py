@@ -10,7 +10,7 @@ Each later round (method `evokd`):
   [6] evaluate on the fixed test subset (flows/evokd/loop.py: every round, or the last)
 Baselines run through the same steps: `static` (one generate call shown only the seeds),
 `random` (reserve draws labelled by the teacher), `kshot` (round 0 only).
-The round's record (its manifest) is built by elad_core.evokd.records.
+The round's record (its manifest) is built by elad_core.evokd.round_record.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 
 from elad_core.errors import ConfigError
 from elad_core.evokd import prompts, rounds
-from elad_core.evokd import records as rec_
-from elad_core.evokd.records import EvoKDRound
+from elad_core.evokd import round_record as rec_
+from elad_core.evokd.round_record import EvoKDRound
 from elad_core.evokd.state import BatchRef, EvoKDData, FeedbackRef, StudentSpec, TrainedRef
 from elad_core.evokd.config import EvoKDConfig
 from elad_core.evokd.data import DESCRIPTIONS, TaskExample, text_key

@@ -1,9 +1,9 @@
-"""EvoKD's round records, stop rule and estimates (elad_core.evokd.records)."""
+"""EvoKD's round records, stop rule and estimates (elad_core.evokd.round_record)."""
 
 from __future__ import annotations
 
 from elad_core.budget import Budget, Usage
-from elad_core.evokd.records import (
+from elad_core.evokd.round_record import (
     EvoKDRound,
     a_priori_round_usage,
     measured_round_usage,
