@@ -50,7 +50,7 @@ run-real: install-real
 # The layer contracts first (pyproject.toml [tool.importlinter]: imports point one way, no
 # cycles), then the whole suite.
 test: install install-real
-	$(BIN)/lint-imports
+	$(BIN)/lint-imports --no-logo
 	$(BIN)/python -m pytest -q $(ARGS)
 
 # The selection benchmark (README "Selection efficiency benchmark"; hours on 2 CPU cores,

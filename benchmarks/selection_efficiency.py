@@ -472,10 +472,11 @@ def run_grid(a: argparse.Namespace, methods: list[str]) -> list[str]:
 def _needs(selector: str, a: argparse.Namespace, what: str) -> bool:
     """Whether `selector` (with default options) needs probes / embeddings / costs (`what`);
     True when it cannot be built without more options (an upper bound for a projection)."""
-    from elad_core.elad.selectors import make_selector
+    from elad_core.elad.selectors import SelectorOptions, make_selector
 
     try:
-        return bool(getattr(make_selector(selector, a.egss_lambda), what, False))
+        options = SelectorOptions(egss_lambda=a.egss_lambda)
+        return bool(getattr(make_selector(selector, options), what, False))
     except (TypeError, ValueError):
         return True
 

@@ -149,7 +149,7 @@ def default_run(root: Path, quick: bool) -> dict:
     return {"config": cfg.model_dump(mode="json"), "first_wall_s": first_wall,
             "job_task_run_s": job_task_s, "job_prefect_pct": 100 * (1 - job_task_s / first_wall),
             "rerun_wall_s": rerun_wall, "rerun_pct": 100 * rerun_wall / first_wall,
-            "rerun_teacher_requests": again.teacher_requests_sent, "rounds": rounds,
+            "rerun_teacher_requests": again.invocation.teacher_requests_sent, "rounds": rounds,
             "peak_rss_tree_bytes": rss.peak_tree, "peak_rss_self_bytes": rss.peak_self,
             "ru_maxrss_self_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             "run_dir": str(cfg.run_dir.resolve()), "uptime": [load0, uptime()]}
@@ -392,7 +392,8 @@ def _select_and_merge(base_samples, n: int, folder: Path, shard_q: int) -> dict:
     from elad_core.files import hash_file, write_parquet
     from elad_core.elad.selectors import make_selector
     from elad_core.refs import FileRef
-    from tasks.elad.selection import merge_shards, score_and_select
+    from tasks.elad.select import score_and_select
+    from tasks.elad.shards import merge_shards
 
     k = max(s.sample_index for s in base_samples) + 1
     n_base = len(base_samples) // k

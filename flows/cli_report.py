@@ -32,7 +32,8 @@ def print_run_summary(summary: RunSummary, run_dir: Path, wall_s: float) -> None
                       _num(r["parse_rate"]), _num(r["train_loss"]), _num(r["eval_loss"]))
     out = Console(width=max(Console().width, 110))
     out.print(table)
-    out.print(f"teacher requests sent by this invocation: {summary.teacher_requests_sent}; "
+    sent = summary.invocation.teacher_requests_sent
+    out.print(f"teacher requests sent by this invocation: {sent}; "
               f"wall {wall_s:.1f} s; results in {run_dir}/ (summary.json, round_NNN/)")
     if "teacher replies unusable" in summary.stopped:
         # one line: the cause and a raw reply; what was paid for is kept (cached, journaled)
@@ -72,5 +73,5 @@ def print_evokd_summary(summary: EvoKDSummary, run_dir: Path, wall_s: float) -> 
                       str(r["cumulative_teacher_tokens"]), _num(r["feedback_accuracy"]),
                       _num(r["f1"]), _num(r["accuracy"]), _num(r["train_loss"]))
     Console(width=max(Console().width, 110)).print(table)
-    err.print(f"teacher requests sent: {summary.teacher_requests_sent}; wall "
+    err.print(f"teacher requests sent: {summary.invocation.teacher_requests_sent}; wall "
               f"{wall_s:.1f} s; results in {run_dir}/", soft_wrap=True)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TypeVar
 
 from prefect.artifacts import create_image_artifact, create_table_artifact
 
 from elad_core.files import write_json
 from elad_core.plots import curve_png, png_data_uri
+from elad_core.run_summary import SummaryJson
 
 MAX_ROWS = 200  # rows shown per table artifact; the parquet files hold everything
 
@@ -48,13 +50,17 @@ def _shown(value):
     return round(value, 4) if isinstance(value, float) else value
 
 
-def publish_run(run_name: str, run_dir: Path, summary: dict, curve: str,
-                columns: tuple[str, ...], metric: str, description: str) -> None:
-    """Write this invocation's summary.json, its curve table artifact (`columns` of each of
-    summary["rounds"]; key <run>-<curve>) and the curve as a picture: `metric` against
-    cumulative teacher tokens in <run_dir>/<curve>.png, shown as an image artifact (key
-    <run>-<curve>-plot, the PNG inlined as a data URI), in the flow run."""
-    run_dir = Path(run_dir)
+_Summary = TypeVar("_Summary", bound=SummaryJson)
+
+
+def publish_run(run_dir: Path, run_summary: _Summary, curve: str,
+                columns: tuple[str, ...], metric: str, description: str) -> _Summary:
+    """Write this invocation's summary.json (`run_summary.as_dict()`), its curve table artifact
+    (`columns` of each of its rounds; key <run>-<curve>) and the curve as a picture: `metric`
+    against cumulative teacher tokens in <run_dir>/<curve>.png, shown as an image artifact (key
+    <run>-<curve>-plot, the PNG inlined as a data URI), in the flow run. Returns run_summary."""
+    run_dir, summary = Path(run_dir), run_summary.as_dict()
+    run_name = summary["run_name"]
     write_json(run_dir / "summary.json", summary)
     create_table_artifact(key=artifact_key(run_name, curve),
                           table=[{k: _shown(row.get(k)) for k in columns}
@@ -64,3 +70,4 @@ def publish_run(run_name: str, run_dir: Path, summary: dict, curve: str,
                     f"{run_name}: {metric} against teacher tokens")
     create_image_artifact(png_data_uri(png), key=artifact_key(run_name, f"{curve}-plot"),
                           description=f"{description} Also in {png.name} in the run folder.")
+    return run_summary

@@ -31,6 +31,7 @@ from prefect.concurrency.sync import concurrency
 from prefect.tasks import exponential_backoff
 
 from elad_core.errors import ConfigError, TransientTeacherError
+from elad_core.run_summary import Invocation
 from elad_core.teacher.client import TeacherClient
 from elad_core.teacher.config import TeacherConfig
 from elad_core.teacher.journal import ReplyJournal
@@ -81,14 +82,13 @@ class RunCounts:
 RUN_COUNTS = RunCounts()  # each flow reads (and at its start resets) its run's counts here
 
 
-def invocation_fields(run_dir: Path, t0: float) -> dict:
-    """The fields both summaries (RunSummary, EvoKDSummary) end with: this invocation's teacher
+def finish_invocation(run_dir: Path, t0: float) -> Invocation:
+    """What both summaries (RunSummary, EvoKDSummary) end with: this invocation's teacher
     requests (RUN_COUNTS of run_dir, then forgotten: its flow is over) and its wall time (s)
     since t0, the time.perf_counter() of its start."""
     counts = RUN_COUNTS.pop(str(run_dir))
-    return {"teacher_requests_sent": counts.sent, "teacher_replies_replayed": counts.replayed,
-            "teacher_replies_reused": counts.reused,
-            "wall_s": round(time.perf_counter() - t0, 3)}
+    return Invocation(counts.sent, counts.replayed, counts.reused,
+                      round(time.perf_counter() - t0, 3))
 
 
 def _transient(task, task_run, state) -> bool:

@@ -194,7 +194,7 @@ def test_budget_smaller_than_one_round_stops_before_the_first_teacher_call(
     cfg = RunConfig.model_validate(tiny_config(tmp_path, run_name="budget-stop",
                                                max_teacher_tokens=500))
     summary = active_distillation(cfg)
-    assert summary.rounds == [] and summary.teacher_requests_sent == 0
+    assert summary.rounds == [] and summary.invocation.teacher_requests_sent == 0
     assert summary.stopped.startswith("stopped before round 0: budget: round 0")
     assert "max_teacher_tokens=500" in summary.stopped
     # the oracle never saw a request; no round folder was started

@@ -472,15 +472,17 @@ async def _finish(dialogue: _Dialogue, req: AnnotationRequest, revised: list[str
                PROTOCOL_IGNORED if protocol_ignored else "")
 
 
-def _has_json_object(text: str) -> bool:
-    """True when the text between its first `{` and last `}` is a JSON object."""
+def _json_object(text: str) -> dict | None:
+    """The JSON object the text holds between its first `{` and last `}` (code fences and prose
+    around it allowed), or None."""
     start, end = text.find("{"), text.rfind("}")
     if start < 0 or end <= start:
-        return False
+        return None
     try:
-        return isinstance(json.loads(text[start:end + 1]), dict)
+        obj = json.loads(text[start:end + 1])
     except (json.JSONDecodeError, RecursionError):
-        return False
+        return None
+    return obj if isinstance(obj, dict) else None
 
 
 def parse_clear_single(text: str, n_steps: int, family: str) -> tuple[int, list[str], str] | None:
@@ -491,14 +493,8 @@ def parse_clear_single(text: str, n_steps: int, family: str) -> tuple[int, list[
     one newline-separated string) and `answer`. None when any of it is unreadable or the index
     is outside 1..n_steps.
     """
-    start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end <= start:
-        return None
-    try:
-        obj = json.loads(text[start:end + 1])
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(obj, dict):
+    obj = _json_object(text)
+    if obj is None:
         return None
     wrong, steps, raw = obj.get("first_wrong_step"), obj.get("steps", []), obj.get("answer")
     if wrong is None:
@@ -538,7 +534,7 @@ async def annotate_clear_single(client: TeacherClient, req: AnnotationRequest,
     except PermanentTeacherError as exc:
         return dialogue.record(req, "clear_single", "failed", error=sample_error(exc))
     parsed = parse_clear_single(reply.text, len(student_steps), family)
-    if parsed is None and not _has_json_object(reply.text):
+    if parsed is None and _json_object(reply.text) is None:
         # no JSON at all: a reply that holds a full solution replaces every student step
         steps, answer, rule = _full_solution(reply.text, family, req.question)
         if answer is not None:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from elad_core.config_base import RunBase, RunName, StrictModel, load_model
+from elad_core.elad.selectors import SELECTORS, SelectorOptions
 from elad_core.student.config import EmbeddedStudentConfig, TrainConfig
 from elad_core.teacher.config import TeacherConfig
 
@@ -84,6 +85,9 @@ class StudentConfig(StrictModel):
     concurrency_limit: str | None = None
 
 
+_SELECTOR_OPTION = SelectorOptions.model_fields
+
+
 class SelectionConfig(StrictModel):
     selector: str = Field(  # see elad_core.elad.selectors.SELECTORS
         "egss", description="Uncertainty selector of rounds 1+ (egss: ELAD's explanation-guided).")
@@ -91,27 +95,22 @@ class SelectionConfig(StrictModel):
                            description="B0: questions annotated in round 0.")
     per_round: int = Field(64, ge=1,  # B: questions selected per later round
                            description="B: questions selected per round.")
-    egss_lambda: float = Field(1.0, ge=0)  # EGSS = U_inter + λ·U_intra
+    # the selectors' own options are declared once, in SelectorOptions (default, bounds, help)
+    egss_lambda: float = _SELECTOR_OPTION["egss_lambda"]
     # rounds >= 1 sample (and score) only a seeded random subset of this many questions not
     # yet annotated, drawn anew each round (docs/design.md §2.6); None = all of them
     candidates: int | None = Field(None, ge=1)
-    # egss_cost: score / predicted teacher tokens ** cost_alpha (docs/design.md §2.2.1)
-    cost_alpha: float = Field(1.0, ge=0)
+    cost_alpha: float = _SELECTOR_OPTION["cost_alpha"]
     # this share of each round's B (rounds >= 1) is drawn uniformly at random from the
     # remaining pool, marked `control` in selected.parquet (docs/design.md §2.2.4)
     control_fraction: float = Field(0.0, ge=0, le=1)
-    # selector auto (docs/design.md §2.2.5): `typical` while fewer than auto_switch of the
-    # remaining pool questions have a readable answer shared by >= auto_agreement of the K
-    # samples, else auto_uncertainty
-    auto_agreement: float = Field(0.75, gt=0, le=1)
-    auto_switch: float = Field(0.5, ge=0, le=1)
-    auto_uncertainty: str = "egss"
+    auto_agreement: float = _SELECTOR_OPTION["auto_agreement"]
+    auto_switch: float = _SELECTOR_OPTION["auto_switch"]
+    auto_uncertainty: str = _SELECTOR_OPTION["auto_uncertainty"]
 
     @field_validator("selector", "auto_uncertainty")
     @classmethod
     def _known_selector(cls, name: str, info) -> str:
-        from elad_core.elad.selectors import SELECTORS
-
         if name not in SELECTORS:
             raise ValueError(f"unknown selector {name!r}; choose one of "
                              f"{', '.join(map(repr, SELECTORS))}")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from elad_core.elad.reply_quality import reply_quality
 from elad_core.elad.selection_report import gain_per_1k_tokens
 from elad_core.explanations.records import Annotation
+from elad_core.run_summary import Invocation, SummaryJson
 
 
 @dataclass(frozen=True)
@@ -131,21 +132,14 @@ def round_record(*, round_index: int, selector: str, annotator: str, prompt_vers
 
 
 @dataclass(frozen=True)
-class RunSummary:
+class RunSummary(SummaryJson):
     """What `active_distillation` returns and writes as summary.json: one row per round
     (RoundRecord.summary_row plus `cumulative_teacher_tokens`), why the run ended, the data's
-    duplicate report, this invocation's teacher requests (sent, replayed from the journal,
-    reused from the reply cache) and its wall time (s)."""
+    duplicate report, then this invocation's teacher requests and wall time (`Invocation`, its
+    keys last in summary.json)."""
 
     run_name: str
     rounds: list[dict]
     stopped: str
     data: dict
-    teacher_requests_sent: int
-    teacher_replies_replayed: int
-    teacher_replies_reused: int
-    wall_s: float
-
-    def as_dict(self) -> dict:
-        """The summary.json object."""
-        return dataclasses.asdict(self)
+    invocation: Invocation

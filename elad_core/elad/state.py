@@ -36,7 +36,7 @@ class ShardRef(FileRef):
 
 
 class MergedRef(FileRef):
-    """Shard parquet files concatenated in order (tasks/elad/selection.py merge_shards)."""
+    """Shard parquet files concatenated in order (tasks/elad/shards.py merge_shards)."""
 
     rows: int
 
@@ -91,16 +91,6 @@ class ProbeSettings(Settings):
     probe_batch_size: int
     max_probe_steps: int
     device: str
-
-
-class SelectionSettings(Settings):
-    """The selection.* settings the selectors take besides λ (make_selector's keywords) and
-    `auto` decides with (elad_core.elad.config.SelectionConfig)."""
-
-    cost_alpha: float
-    auto_agreement: float
-    auto_switch: float
-    auto_uncertainty: str
 
 
 class CostSpec(Frozen):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from elad_core.budget import Budget, Usage, measured_mean, with_cumulative_tokens
 from elad_core.evokd.state import BatchRef, FeedbackRef, TrainedRef
 from elad_core.refs import FileRef
+from elad_core.run_summary import Invocation, SummaryJson
 
 # teacher calls of one round per method: analyse + generate + label; generate + label; label
 TEACHER_CALLS = {"evokd": 3, "static": 2, "random": 1, "kshot": 0}
@@ -135,11 +136,11 @@ def summary_rows(records: list[EvoKDRound]) -> list[dict]:
 
 
 @dataclass(frozen=True)
-class EvoKDSummary:
+class EvoKDSummary(SummaryJson):
     """What `evokd_distillation` returns and writes as summary.json: the run's method, task and
     seeds, one row per round (`summary_rows`), why it ended, the last evaluation (`final`),
-    teacher tokens and USD over the run, the examples trained on, this invocation's teacher
-    requests (sent, replayed, reused) and its wall time (s)."""
+    teacher tokens and USD over the run, the examples trained on, then this invocation's teacher
+    requests and wall time (`Invocation`, its keys last in summary.json)."""
 
     run_name: str
     method: str
@@ -153,11 +154,4 @@ class EvoKDSummary:
     cost_usd: float
     train_examples_total: int
     prompt_version: str
-    teacher_requests_sent: int
-    teacher_replies_replayed: int
-    teacher_replies_reused: int
-    wall_s: float
-
-    def as_dict(self) -> dict:
-        """The summary.json object."""
-        return dataclasses.asdict(self)
+    invocation: Invocation

@@ -32,7 +32,7 @@ from tasks.artifacts import publish_run
 from tasks.elad.artifacts import CURVE
 from tasks.elad.data import prepare_data, read_examples
 from tasks.elad.student import build_student
-from tasks.teacher import RUN_COUNTS, invocation_fields
+from tasks.teacher import RUN_COUNTS, finish_invocation
 
 
 @flow(name="active-distillation")
@@ -76,10 +76,9 @@ def active_distillation(config: RunConfig, checked: bool = False) -> RunSummary:
     rows = with_cumulative_tokens([rec.summary_row() for rec in rounds])
     summary = RunSummary(run_name=config.run_name, rounds=rows, stopped=stopped,
                          data={"duplicates": data.duplicates},
-                         **invocation_fields(run_dir, t0))  # this run's requests only
-    publish_run(config.run_name, run_dir, summary.as_dict(), "accuracy-curve", CURVE, "accuracy",
-                "Student accuracy against cumulative teacher tokens, one row per round.")
-    return summary
+                         invocation=finish_invocation(run_dir, t0))  # this run's requests only
+    return publish_run(run_dir, summary, "accuracy-curve", CURVE, "accuracy",
+                       "Student accuracy against cumulative teacher tokens, one row per round.")
 
 
 def prepare_run(config: RunConfig) -> tuple[DataRefs, StudentRef, list[Example]]:

@@ -41,7 +41,7 @@ from tasks import in_run
 from tasks.elad.annotate import ELAD_REPLY_FIELDS, annotate_batch_task
 from tasks.elad.artifacts import publish_round
 from tasks.elad.data import read_examples
-from tasks.elad.selection import merge_shards
+from tasks.elad.shards import merge_shards
 from tasks.elad.student import evaluate_student, fine_tune_student
 from tasks.teacher import with_retry_policy
 
@@ -166,7 +166,7 @@ def _record(config: RunConfig, plan: RoundPlan, picked: Selection, paid: Teacher
         shards=[s.model_dump() for s in picked.shards] if picked.shards is not None else None,
         step_wall_s=timer.wall_s, wall_s=time.perf_counter() - t_round,
         config=config.model_dump(mode="json"),
-        auto_choice=picked.auto_choice.as_dict() if picked.auto_choice else None, **outcome)
+        auto_choice=picked.auto_choice.model_dump() if picked.auto_choice else None, **outcome)
 
 
 def _stopped_round(config: RunConfig, plan: RoundPlan, state: RoundState, rdir: Path,

@@ -12,28 +12,30 @@ Called inside the round flow (flows/elad/round.py); every step is a cached task.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import NamedTuple
 
 from elad_core.elad.config import RunConfig
 from elad_core.explanations.records import Example
 from elad_core.elad.rounds import chunks
 from elad_core.elad.plan import RoundPlan
-from elad_core.elad.selectors import make_selector
+from elad_core.elad.selectors import SelectorOptions, make_selector
 from elad_core.elad.selectors.auto import AutoChoice
 from elad_core.refs import FileRef
 from elad_core.elad.state import (
     CostSpec,
+    MergedRef,
     ProbeSettings,
     RoundState,
     SamplingSettings,
-    SelectionSettings,
     ShardRef,
 )
 from elad_core.seeds import derive_seed, seeded_subset
 from elad_core.timing import StepTimer
 from tasks import in_run
 from tasks.elad.embed import embed_pool
-from tasks.elad.selection import choose_auto, merge_shards, score_and_select, select_seed
+from tasks.elad.select import choose_auto, score_and_select, select_seed
+from tasks.elad.shards import merge_shards
 from tasks.elad.student import probe_shard, sample_shard
 
 
@@ -73,20 +75,18 @@ def select_questions(config: RunConfig, plan: RoundPlan, state: RoundState,
                                       derive_seed(config.seed, "candidates", round_index))
         sampling = SamplingSettings.of(sc)
         with gpu(), timer("sample"):
-            shards = [f.result() for f in [in_run(sample_shard, run_dir).submit(
-                student, weights, data, ids, sampling, family,
-                derive_seed(config.seed, "sample", round_index, j),
-                rdir / "shards" / f"samples_{j:04d}.parquet")
-                for j, ids in enumerate(chunks(remaining, sc.shard_questions))]]
-            samples_ref = in_run(merge_shards, run_dir)(shards, rdir / "samples.parquet")
+            shards, samples_ref = _shards_merged(sample_shard, run_dir, rdir, "samples", [
+                (student, weights, data, ids, sampling, family,
+                 derive_seed(config.seed, "sample", round_index, j))
+                for j, ids in enumerate(chunks(remaining, sc.shard_questions))])
         # [2] uncertainty per question (EGSS probes every step prefix of every sample);
         # `auto` first picks typicality or uncertainty from the samples (design §2.2.5), and
         # the selector says what else it needs: probes, embeddings, predicted teacher tokens
-        options = SelectionSettings.of(sel)
+        options = SelectorOptions.of(sel)
         if plan.selector == "auto":
             auto_choice = in_run(choose_auto, run_dir)(samples_ref, options)
-        active = auto_choice["selector"] if auto_choice else plan.selector
-        chosen = make_selector(active, sel.egss_lambda, **options.model_dump())  # once a round
+        active = auto_choice.selector if auto_choice else plan.selector
+        chosen = make_selector(active, options)  # once a round
         probes_ref, embeddings_ref, cost = None, None, None
         if chosen.needs_embeddings:  # the student's own question embeddings (design §2.2.2)
             with gpu(), timer("embed"):
@@ -99,10 +99,8 @@ def select_questions(config: RunConfig, plan: RoundPlan, state: RoundState,
         if chosen.needs_probes:
             probing = ProbeSettings.of(sc)
             with gpu(), timer("probe"):
-                probe_shards = [f.result() for f in [in_run(probe_shard, run_dir).submit(
-                    student, weights, data, s, probing, family,
-                    rdir / "shards" / f"probes_{j:04d}.parquet") for j, s in enumerate(shards)]]
-                probes_ref = in_run(merge_shards, run_dir)(probe_shards, rdir / "probes.parquet")
+                _, probes_ref = _shards_merged(probe_shard, run_dir, rdir, "probes", [
+                    (student, weights, data, s, probing, family) for s in shards])
         # [3] the top-B not yet annotated (selection.control_fraction of them at random)
         with timer("select"):
             selected = in_run(score_and_select, run_dir)(
@@ -112,5 +110,16 @@ def select_questions(config: RunConfig, plan: RoundPlan, state: RoundState,
                 control_fraction=sel.control_fraction,
                 control_seed=derive_seed(config.seed, "control", round_index),
                 auto_choice=auto_choice)
-    return Selection(selected, samples_ref, shards,
-                     AutoChoice(**auto_choice) if auto_choice else None)
+    return Selection(selected, samples_ref, shards, auto_choice)
+
+
+def _shards_merged(shard_task, run_dir: Path, rdir: Path, name: str,
+                   calls: list[tuple]) -> tuple[list[ShardRef], MergedRef]:
+    """`shard_task` submitted once per argument tuple of `calls` (the j-th writes
+    rdir/shards/<name>_<j:04d>.parquet), all awaited in order, then merged into
+    rdir/<name>.parquet: the shards' refs and the merged file's."""
+    submit = in_run(shard_task, run_dir).submit
+    futures = [submit(*args, rdir / "shards" / f"{name}_{j:04d}.parquet")
+               for j, args in enumerate(calls)]
+    shards = [f.result() for f in futures]
+    return shards, in_run(merge_shards, run_dir)(shards, rdir / f"{name}.parquet")

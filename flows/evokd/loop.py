@@ -29,7 +29,7 @@ from tasks import in_run
 from tasks.artifacts import publish_run
 from tasks.evokd.artifacts import CURVE, publish_evokd_round
 from tasks.evokd.data import prepare_evokd_data
-from tasks.teacher import RUN_COUNTS, invocation_fields
+from tasks.teacher import RUN_COUNTS, finish_invocation
 
 
 @flow(name="evokd-distillation")
@@ -83,7 +83,6 @@ def evokd_distillation(config: EvoKDConfig) -> EvoKDSummary:
         cost_usd=round(sum(x.cost_usd for x in run.records), 6),
         train_examples_total=sum(x.new_examples for x in run.records),
         prompt_version=prompts.PROMPT_VERSION,
-        **invocation_fields(run_dir, t0))  # this run's requests only
-    publish_run(config.run_name, run_dir, summary.as_dict(), "f1-curve", CURVE, "f1",
-                "EvoKD student: test F1 against cumulative teacher tokens, one row per round.")
-    return summary
+        invocation=finish_invocation(run_dir, t0))  # this run's requests only
+    return publish_run(run_dir, summary, "f1-curve", CURVE, "f1",
+                       "EvoKD student: test F1 against cumulative teacher tokens, one row per round.")

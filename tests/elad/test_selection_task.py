@@ -1,15 +1,15 @@
 """The selection task on hand-made samples: control slice, costs, embeddings, the record
-(tasks/elad/selection.py, docs/design.md §2.2.1-§2.2.5)."""
+(tasks/elad/select.py, docs/design.md §2.2.1-§2.2.5)."""
 
 import numpy as np
 import pytest
 
 from elad_core.explanations.records import Example, Sample, to_rows
 from elad_core.files import read_parquet, write_parquet
-from elad_core.elad.selectors import CostAware, MaxEntropy, make_selector
-from elad_core.elad.state import CostSpec, SelectionSettings
+from elad_core.elad.selectors import CostAware, MaxEntropy, SelectorOptions, make_selector
+from elad_core.elad.state import CostSpec
 from elad_core.refs import FileRef
-from tasks.elad.selection import choose_auto, interleave, score_and_select
+from tasks.elad.select import choose_auto, interleave, score_and_select
 
 
 def _samples(tmp_path, answers: dict[str, list[str]], texts: dict[str, str] | None = None):
@@ -84,16 +84,16 @@ def test_typical_task_uses_the_embeddings_and_records_auto(tmp_path):
         sha="x")
     done = ["q00", "q06"]  # annotated earlier: one question in blob 0 and one in blob 1
     samples = _samples(tmp_path, {q: ["1", "2"] for q in ids if q not in done})
-    choice = choose_auto.fn(samples, SelectionSettings(
-        cost_alpha=1.0, auto_uncertainty="egss", auto_agreement=0.75, auto_switch=0.5))
-    assert choice["selector"] == "typical" and choice["agreement"] == 0.0
+    choice = choose_auto.fn(samples, SelectorOptions(
+        auto_uncertainty="egss", auto_agreement=0.75, auto_switch=0.5))
+    assert choice.selector == "typical" and choice.agreement == 0.0
     sel = score_and_select.fn(make_selector("typical"), "typical", samples, None, done, 1, 0,
                               tmp_path, embeddings=ref, auto_choice=choice)
     # k = 2 annotated + 1 = 3 clusters = the blobs: the pick is from blob 2, the smallest
     # but the only one the annotated set does not cover
     assert len(sel) == 1 and blob[int(sel[0][1:])] == 2
     rows = read_parquet(tmp_path / "selected.parquet")
-    assert {r["auto_choice"] for r in rows} == {choice["reason"]}
+    assert {r["auto_choice"] for r in rows} == {choice.reason}
     with pytest.raises(ValueError, match="embeddings"):
         score_and_select.fn(make_selector("typical"), "typical", samples, None, [], 2, 0,
                             tmp_path / "c")

@@ -15,6 +15,7 @@ from elad_core.elad.selectors import (
     RandomSelector,
     SELECTORS,
     SelfConfidence,
+    SelectorOptions,
     make_selector,
 )
 from elad_core.elad.selectors.base import (
@@ -168,7 +169,7 @@ def test_cost_aware_needs_positive_predicted_tokens():
         CostAware(MaxEntropy()).score(SelectorInput([["1"]]))
     with pytest.raises(ValueError, match="> 0"):
         CostAware(MaxEntropy()).score(SelectorInput([["1"]], predicted_tokens=np.array([0.0])))
-    sel = make_selector("egss_cost", 0.5, cost_alpha=2.0)
+    sel = make_selector("egss_cost", SelectorOptions(egss_lambda=0.5, cost_alpha=2.0))
     assert sel.needs_probes and sel.needs_costs and sel.alpha == 2.0 and sel.inner.lam == 0.5
 
 

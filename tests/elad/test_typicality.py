@@ -6,7 +6,7 @@ import pytest
 from elad_core.config_base import ConfigError
 from elad_core.elad.selectors.auto import agreement_share, choose_selector
 from elad_core.elad.config import load_config
-from elad_core.elad.selectors import EGSS, MaxEntropy, make_selector
+from elad_core.elad.selectors import EGSS, MaxEntropy, SelectorOptions, make_selector
 from elad_core.elad.selectors.base import SelectorInput, select_top
 from elad_core.elad.selectors.typicality import Hybrid, Typical, typicality
 
@@ -93,7 +93,7 @@ def test_hybrid_spreads_uncertain_picks_over_clusters():
     assert picks[0] == min(ids[i] for i in np.flatnonzero(blob == 0))  # ties: by id
     # more than the candidates: all of them, none excluded
     assert sorted(Hybrid(MaxEntropy()).select(inp, ids, set(ids[2:]), 5)) == ids[:2]
-    h = make_selector("hybrid", 0.5)
+    h = make_selector("hybrid", SelectorOptions(egss_lambda=0.5))
     assert isinstance(h.inner, EGSS) and h.needs_probes and h.needs_embeddings
 
 
@@ -118,12 +118,12 @@ def test_auto_switches_when_agreement_crosses_the_threshold():
     # Auto delegates select to the chosen selector
     x, _ = blobs([2, 2], dim=4)
     probes = [[["1", "1"]] * 4] * 4
-    auto = make_selector("auto", auto_uncertainty="egss", auto_switch=0.5)
+    auto = make_selector("auto", SelectorOptions(auto_uncertainty="egss", auto_switch=0.5))
     ids = ids_of(4)
     for answers, inner in ((unsure, Typical()), (sure, EGSS())):
         inp = SelectorInput(answers, probes, seed=0, embeddings=x)
         assert auto.select(inp, ids, set(), 2) == inner.select(inp, ids, set(), 2)
-    assert make_selector("auto", auto_uncertainty="max_entropy").uncertain_name == "max_entropy"
+    assert make_selector("auto", SelectorOptions(auto_uncertainty="max_entropy")).uncertain_name == "max_entropy"
 
 
 def test_selection_config_fields_and_checks():

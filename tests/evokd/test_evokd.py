@@ -466,7 +466,7 @@ def test_esnli_rerun_is_cached_and_sends_no_request(esnli_run):
 
     cfg, first = esnli_run
     again = evokd_distillation(cfg)
-    assert again.teacher_requests_sent == 0
+    assert again.invocation.teacher_requests_sent == 0
     assert [(r["teacher_tokens"], r["f1"]) for r in again.rounds] == \
            [(r["teacher_tokens"], r["f1"]) for r in first.rounds]
 
@@ -487,7 +487,7 @@ def test_wnut17_one_shot_end_to_end(prefect_harness, tmp_path):
 
     cfg = EvoKDConfig.model_validate(_cfg(tmp_path, "wnut17"))
     summary = evokd_distillation(cfg)
-    assert summary.stopped == "finished 2 rounds" and summary.teacher_requests_sent == 3
+    assert summary.stopped == "finished 2 rounds" and summary.invocation.teacher_requests_sent == 3
     batch = read_parquet(cfg.run_dir / "round_001" / "batch.parquet")
     assert len(batch) == 6
     for b in batch:  # BIO tags from the teacher, one per token
@@ -505,7 +505,7 @@ def test_random_baseline_pays_only_label_calls(prefect_harness, tmp_path):
     cfg = EvoKDConfig.model_validate(_cfg(tmp_path, "sst2", SST2_DIR, run_name="rnd",
                                           evokd={"method": "random", "n_random": 5}))
     summary = evokd_distillation(cfg)
-    assert summary.rounds[1]["new_examples"] == 5 and summary.teacher_requests_sent == 1
+    assert summary.rounds[1]["new_examples"] == 5 and summary.invocation.teacher_requests_sent == 1
     modes = [r["mode"] for r in read_request_log(cfg.run_dir / "oracle_requests.jsonl")]
     assert modes == ["label"]
 
@@ -520,6 +520,6 @@ def test_permanent_teacher_failure_stops_the_run_at_that_round(prefect_harness, 
                                           teacher={"oracle": {"bad_request_rate": 1.0}}))
     summary = evokd_distillation(cfg)
     assert summary.stopped.startswith("stopped in round 1: teacher analyse call failed")
-    assert summary.teacher_requests_sent == 1  # no retry of a permanent error
+    assert summary.invocation.teacher_requests_sent == 1  # no retry of a permanent error
     assert [r["new_examples"] for r in summary.rounds] == [2, 0]
     assert summary.final["round"] == 1 and "f1" in summary.final

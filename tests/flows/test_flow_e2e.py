@@ -53,7 +53,7 @@ def test_round_folders_hold_every_output(finished_run):
 def test_summary_fields(finished_run):
     cfg, summary = finished_run
     on_disk = json.loads((cfg.run_dir / "summary.json").read_text())
-    assert on_disk["teacher_requests_sent"] == summary.teacher_requests_sent > 0
+    assert on_disk["teacher_requests_sent"] == summary.invocation.teacher_requests_sent > 0
     for r in on_disk["rounds"]:
         assert {"selected", "teacher_tokens", "accuracy", "train_loss"} <= set(r)
         assert r["teacher_tokens"] > 0
@@ -106,7 +106,7 @@ def test_rerun_is_cached_and_sends_no_request(finished_run):
 
     cfg, first = finished_run
     again = active_distillation(cfg)
-    assert again.teacher_requests_sent == 0
+    assert again.invocation.teacher_requests_sent == 0
     for a, b in zip(first.rounds, again.rounds, strict=True):
         assert (a["teacher_tokens"], a["accuracy"], a["train_loss"]) == \
                (b["teacher_tokens"], b["accuracy"], b["train_loss"])

@@ -97,5 +97,5 @@ def test_one_round_with_the_real_student(real_student, prefect_harness, tmp_path
     assert "<|im_start|>" in manifest["student"]["prompt_template"]
 
     again = active_distillation(config)  # resume: nothing re-run, nothing paid again
-    assert again.teacher_requests_sent == 0
+    assert again.invocation.teacher_requests_sent == 0
     assert [r["accuracy"] for r in again.rounds] == [r["accuracy"] for r in rounds]

@@ -99,7 +99,7 @@ def test_two_runs_with_different_selectors_share_a_reply_cache(prefect_harness, 
 
     first, asked = run("a", "random")
     second, paid = run("b", "egss")
-    assert first.teacher_replies_reused == 0 and first.teacher_requests_sent > 0
-    assert second.teacher_replies_reused >= 8  # at least the seed round's 8 CoT replies
+    assert first.invocation.teacher_replies_reused == 0 and first.invocation.teacher_requests_sent > 0
+    assert second.invocation.teacher_replies_reused >= 8  # at least the seed round's 8 CoT replies
     assert not paid & asked  # nothing the first run asked was asked again
-    assert second.teacher_requests_sent == len(paid)
+    assert second.invocation.teacher_requests_sent == len(paid)

@@ -12,10 +12,8 @@ contract test in tests/elad/test_selectors.py covers it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from elad_core.elad.selectors.auto import Auto
-from elad_core.elad.selectors.base import Selector
+from elad_core.elad.selectors.base import Selector, SelectorOptions
 from elad_core.elad.selectors.cost import CostAware
 from elad_core.elad.selectors.typicality import Hybrid, Typical
 from elad_core.elad.selectors.uncertainty import (
@@ -32,21 +30,10 @@ __all__ = ["EGSS", "SELECTORS", "Auto", "CostAware", "Disagreement", "Hybrid", "
            "make_selector"]
 
 
-@dataclass(frozen=True)
-class SelectorOptions:
-    """What selectors are built from: the `selection.*` fields of the same names (config.py)."""
-
-    lam: float = 1.0  # selection.egss_lambda
-    cost_alpha: float = 1.0
-    auto_agreement: float = 0.75
-    auto_switch: float = 0.5
-    auto_uncertainty: str = "egss"
-
-
 def _auto(o: SelectorOptions) -> Selector:
     if o.auto_uncertainty == "auto":
         raise ValueError("auto_uncertainty cannot be 'auto'")
-    return Auto(make_selector("typical"), make_selector(o.auto_uncertainty, **o.__dict__),
+    return Auto(make_selector("typical"), make_selector(o.auto_uncertainty, o),
                 o.auto_uncertainty, o.auto_agreement, o.auto_switch)
 
 
@@ -57,20 +44,19 @@ SELECTORS = {
     "least_confidence": lambda o: LeastConfidence(),
     "disagreement": lambda o: Disagreement(),
     "self_confidence": lambda o: SelfConfidence(),
-    "egss": lambda o: EGSS(o.lam),
-    "egss_cost": lambda o: CostAware(EGSS(o.lam), o.cost_alpha),
+    "egss": lambda o: EGSS(o.egss_lambda),
+    "egss_cost": lambda o: CostAware(EGSS(o.egss_lambda), o.cost_alpha),
     "typical": lambda o: Typical(),
-    "hybrid": lambda o: Hybrid(EGSS(o.lam)),
+    "hybrid": lambda o: Hybrid(EGSS(o.egss_lambda)),
     "auto": _auto,
 }
 
 
-def make_selector(name: str, lam: float = 1.0, **options) -> Selector:
-    """Selector by name (docs/design.md §2.2); options: the other `SelectorOptions` fields.
+def make_selector(name: str, options: SelectorOptions | None = None) -> Selector:
+    """Selector by name (docs/design.md §2.2), built from `options` (default: SelectorOptions()).
 
     ValueError listing the choices for an unknown name.
     """
     if name not in SELECTORS:
         raise ValueError(f"unknown selector {name!r}; choose one of {sorted(SELECTORS)}")
-    return SELECTORS[name](SelectorOptions(**{**options, "lam": lam}))
-
+    return SELECTORS[name](options or SelectorOptions())

@@ -11,23 +11,21 @@ uncertainty says little when nearly every question is uncertain, §5.2); otherwi
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from elad_core.elad.selectors.base import Answer, Selector, SelectorInput
+from elad_core.refs import Frozen
 
 
-@dataclass(frozen=True)
-class AutoChoice:
-    """Which selector `auto` chose for a round and why (recorded in selected.parquet)."""
+class AutoChoice(Frozen):
+    """Which selector `auto` chose for a round and why (recorded in selected.parquet and the
+    round's manifest); agreement: the share in [0, 1] of remaining pool questions the student's
+    K samples agree on."""
 
     selector: str
     reason: str
-    agreement: float  # share of remaining pool questions the student's K samples agree on
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+    agreement: float
 
 
 def agreement_share(answers: list[list[Answer]], threshold: float) -> float:
@@ -49,8 +47,10 @@ def choose_selector(answers: list[list[Answer]], uncertainty: str, agreement: fl
     share = agreement_share(answers, agreement)
     agrees = f"K samples agree (≥ {agreement:.2f} of K) on {share:.0%} of {len(answers)} questions"
     if share < switch:
-        return AutoChoice("typical", f"{agrees} < {switch:.0%}: typicality (cold start)", share)
-    return AutoChoice(uncertainty, f"{agrees} ≥ {switch:.0%}: uncertainty ({uncertainty})", share)
+        return AutoChoice(selector="typical", agreement=share,
+                          reason=f"{agrees} < {switch:.0%}: typicality (cold start)")
+    return AutoChoice(selector=uncertainty, agreement=share,
+                      reason=f"{agrees} ≥ {switch:.0%}: uncertainty ({uncertainty})")
 
 
 class Auto(Selector):

@@ -1,6 +1,7 @@
 """The selector interface (docs/design.md §2.2): what the student produced for n questions
 (`SelectorInput`), `Selector` (higher score = more uncertain = picked first), the answer
-statistics selectors share, and the pick rules (top-B, the random control slice)."""
+statistics selectors share, the options selectors are built from (`SelectorOptions`) and the
+pick rules (top-B, the random control slice)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,35 @@ from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import BaseModel, Field
+
+from elad_core.refs import Frozen
 
 Answer = str | None
+
+
+class SelectorOptions(Frozen):
+    """The options selectors are built from (`make_selector`), declared once here: the
+    `selection.*` config fields of the same names take their defaults, bounds and help from
+    these (elad_core.elad.config.SelectionConfig). A frozen model, so a task that takes it
+    (`choose_auto`) is cached on its values."""
+
+    egss_lambda: float = Field(1.0, ge=0, description="λ of EGSS = U_inter + λ·U_intra.")
+    cost_alpha: float = Field(1.0, ge=0, description=(
+        "egss_cost: score / predicted teacher tokens ** cost_alpha (docs/design.md §2.2.1)."))
+    auto_agreement: float = Field(0.75, gt=0, le=1, description=(
+        "auto: the share of the K samples a question's most common readable answer must "
+        "reach for the question to count as agreed on (docs/design.md §2.2.5)."))
+    auto_switch: float = Field(0.5, ge=0, le=1, description=(
+        "auto: `typical` while fewer than this share of the remaining pool questions are "
+        "agreed on, else auto_uncertainty."))
+    auto_uncertainty: str = Field("egss", description=(
+        "auto: the uncertainty selector it switches to (any selector but auto)."))
+
+    @classmethod
+    def of(cls, section: BaseModel) -> SelectorOptions:
+        """These fields of a config section (a SelectionConfig)."""
+        return cls(**section.model_dump(include=set(cls.model_fields)))
 
 
 @dataclass(frozen=True)

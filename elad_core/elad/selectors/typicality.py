@@ -55,6 +55,7 @@ def kmeans_labels(x: np.ndarray, k: int, seed: int) -> np.ndarray:
 
 
 def _candidates(ids: list[str], exclude: set[str]) -> list[int]:
+    """Positions of the ids not in `exclude`."""
     return [i for i, q in enumerate(ids) if q not in exclude]
 
 

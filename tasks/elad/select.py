@@ -1,4 +1,5 @@
-"""Selection tasks: scores and the B questions of a round (docs/design.md §2 steps 2-3, §2.2)."""
+"""Selection tasks: scores and the B questions of a round (docs/design.md §2 steps 2-3, §2.2),
+called by flows/elad/select.py."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ import numpy as np
 from prefect import task
 
 from elad_core.elad import rounds
-from elad_core.elad.selectors.auto import choose_selector
+from elad_core.elad.selectors.auto import AutoChoice, choose_selector
 from elad_core.elad.prompts import cot_messages
 from elad_core.explanations.records import Probe, Sample, from_rows
-from elad_core.elad.selectors import RandomSelector
+from elad_core.elad.selectors import RandomSelector, SelectorOptions
 from elad_core.elad.selectors.base import (
     Selector,
     SelectorInput,
@@ -21,21 +22,12 @@ from elad_core.elad.selectors.base import (
     select_top,
 )
 from elad_core.elad.selectors.cost import predicted_teacher_tokens
-from elad_core.elad.state import CostSpec, DataRefs, MergedRef, SelectionSettings
-from elad_core.files import hash_file, read_parquet, write_parquet
+from elad_core.elad.state import CostSpec, DataRefs
+from elad_core.files import read_parquet, write_parquet
 from elad_core.refs import FileRef
 from tasks import CONTENT_CACHE
 from tasks.elad.data import read_examples
 from tasks.elad.embed import read_embeddings
-
-
-@task(cache_policy=CONTENT_CACHE)
-def merge_shards(shards: list[FileRef], out_path: Path) -> MergedRef:
-    """Concatenate shard parquet files (in order) into one file; returns its path, hash and
-    number of rows."""
-    rows = [row for s in shards for row in read_parquet(Path(s.path))]
-    write_parquet(Path(out_path), rows)
-    return MergedRef(path=str(out_path), sha=hash_file(out_path), rows=len(rows))
 
 
 @task(cache_policy=CONTENT_CACHE)
@@ -49,15 +41,15 @@ def select_seed(data: DataRefs, budget: int, seed: int, out_path: Path) -> list[
 
 
 @task(cache_policy=CONTENT_CACHE)
-def choose_auto(samples: FileRef, options: SelectionSettings) -> dict:
+def choose_auto(samples: FileRef, options: SelectorOptions) -> AutoChoice:
     """`selector: auto`'s choice for this round from the student's K answers on the remaining
-    pool (docs/design.md §2.2.5): {"selector", "reason", "agreement"}. options: the
-    selection.* settings (auto_uncertainty, auto_agreement, auto_switch decide)."""
+    pool (docs/design.md §2.2.5). options: auto_uncertainty, auto_agreement and auto_switch
+    decide."""
     sample_rows = from_rows(Sample, read_parquet(Path(samples.path)))
     by_q = rounds.group_samples(sample_rows)
     answers = [[x.answer for x in by_q[q]] for q in by_q]
     return choose_selector(answers, options.auto_uncertainty, options.auto_agreement,
-                           options.auto_switch).as_dict()
+                           options.auto_switch)
 
 
 @task(cache_policy=CONTENT_CACHE)
@@ -65,7 +57,7 @@ def score_and_select(selector: Selector, selector_name: str, samples: FileRef,
                      probes: FileRef | None, annotated: list[str], budget: int, seed: int,
                      round_dir: Path, embeddings: FileRef | None = None,
                      cost: CostSpec | None = None, control_fraction: float = 0.0,
-                     control_seed: int = 0, auto_choice: dict | None = None) -> list[str]:
+                     control_seed: int = 0, auto_choice: AutoChoice | None = None) -> list[str]:
     """Score every sampled question and pick B not yet annotated (docs/design.md §2.2).
 
     samples, probes: the merged samples and probes (None: no probes).
@@ -110,7 +102,7 @@ def score_and_select(selector: Selector, selector_name: str, samples: FileRef,
         for i, (q, s, ans) in enumerate(zip(ids, scores, inputs.answers, strict=True))
     ])
     position, is_control = {q: i for i, q in enumerate(ids)}, set(control)
-    reason = auto_choice["reason"] if auto_choice else None
+    reason = auto_choice.reason if auto_choice else None
     write_parquet(round_dir / "selected.parquet", [
         {"question_id": q, "rank": r, "score": float(scores[position[q]]),
          "control": q in is_control, "picked_by": "control" if q in is_control else selector_name,
