@@ -106,6 +106,15 @@ def test_bad_config_file(tmp_path):
     assert res.exit_code == 2 and "option 'train.steps'" in res.output
 
 
+def test_unreadable_config_file_is_one_line(tmp_path):
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes("run_name: caf\xe9\n".encode("latin-1"))
+    _one_line_error(runner.invoke(app, ["run", "-c", str(latin1)]),
+                    f"{latin1}: not UTF-8")
+    _one_line_error(runner.invoke(app, ["run", "-c", str(tmp_path)]),
+                    f"{tmp_path}: a folder, not a config file")
+
+
 def test_missing_dataset_file(tmp_path):
     res = runner.invoke(app, ["run", "--dataset", str(tmp_path / "nope.jsonl"),
                               "--runs-dir", str(tmp_path / "runs")])
