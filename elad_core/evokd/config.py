@@ -1,10 +1,10 @@
 """EvoKD run configuration (docs/design.md §2.5, issue #6): one `EvoKDConfig` is the flow parameter.
 
 Strict like `elad_core.elad.config` (unknown keys are rejected; an option's help is its
-field's description) and it reuses its `TeacherConfig` and budget fields. The same config loads from YAML, the CLI
-(`elad evokd`) and a deployment. Defaults: e-SNLI 1-shot (the subset shipped in
-elad_core/data/esnli), the packaged MiniLM-L6 student with LoRA, the oracle teacher (a
-SIMULATION of an LLM, `elad_core.evokd.oracle_judge`).
+field's description) and it reuses its `TeacherConfig` and budget fields. The same config
+loads from YAML, the CLI (`elad evokd`) and a deployment. Defaults: e-SNLI 1-shot (the subset
+shipped in elad_core/data/esnli), the packaged MiniLM-L6 student with LoRA, the oracle teacher
+(a SIMULATION of an LLM, `elad_core.evokd.oracle_judge`).
 """
 
 from __future__ import annotations
