@@ -79,12 +79,13 @@ def run_scenario(name: str, faults: dict, examples, expl, root: Path) -> dict:
     from prefect import flow
     from prefect.tasks import exponential_backoff
 
+    from elad_core.elad.annotators import AnnotationRequest
     from tasks.elad.annotate import ELAD_REPLY_FIELDS, annotate_batch_task
 
     folder = root / name.replace("+", "_")
     cfg = TeacherConfig(**TEACHER)
     key = cfg.reply_key(PROMPT_VERSION, *ELAD_REPLY_FIELDS)
-    requests = [{"question_id": e.id, "question": e.question, "explanation": x, "sample_index": 0}
+    requests = [AnnotationRequest(e.id, e.question, x, 0)
                 for e, x in zip(examples, expl, strict=True)]
     task = annotate_batch_task.with_options(
         retries=cfg.retries, retry_delay_seconds=exponential_backoff(cfg.retry_delay_s),
@@ -93,8 +94,8 @@ def run_scenario(name: str, faults: dict, examples, expl, root: Path) -> dict:
     @flow(name=f"fault-tolerance-{name.replace('+', '-')}")
     def annotate_all(api_base: str) -> list[dict]:
         bs = cfg.batch_size
-        return [task(cfg.annotator, requests[i:i + bs], key, cfg.model_dump(mode="json"),
-                     api_base, "number", folder / f"annotations_{i // bs:04d}.parquet")
+        return [task(cfg.annotator, requests[i:i + bs], key, cfg, api_base, "number",
+                     folder / f"annotations_{i // bs:04d}.parquet")
                 for i in range(0, len(requests), bs)]
 
     log = folder / "requests.jsonl"

@@ -284,6 +284,7 @@ def teacher(root: Path, quick: bool) -> list[dict]:
     from elad_core.elad import fanout
     from elad_core.teacher.config import TeacherConfig
     from elad_core.teacher.oracle.server import read_request_log, request_log_stats
+    from elad_core.elad.annotators import AnnotationRequest
     from tasks.elad.annotate import ELAD_REPLY_FIELDS, annotate_batch_task
 
     examples = load_examples("gsm8k", "train")
@@ -305,9 +306,8 @@ def teacher(root: Path, quick: bool) -> list[dict]:
 
         @flow(name=f"throughput-teacher-c{conc}-p{processes}")
         def annotate(start: int, stop: int, out: str):  # -> AnnotationBatchRef
-            reqs = [{"question_id": e.id, "question": e.question} for e in examples[start:stop]]
-            return task("cot", reqs, key, cfg.model_dump(mode="json"), api_base, "number",
-                        Path(out))
+            reqs = [AnnotationRequest(e.id, e.question) for e in examples[start:stop]]
+            return task("cot", reqs, key, cfg, api_base, "number", Path(out))
 
         # warm-up (worker pool, litellm's client cache), not timed: the pool lives for the run
         t0 = time.perf_counter()

@@ -102,8 +102,9 @@ def _transient(task, task_run, state) -> bool:
 
 
 def teacher_task(fn: Callable) -> Callable:
-    """The Prefect task of a teacher call. `fn` takes `teacher_cfg` (the whole config as a
-    dict), `api_base` and `run` (none of them in the cache key) besides what decides the reply."""
+    """The Prefect task of a teacher call. `fn` takes `teacher_cfg` (the whole TeacherConfig),
+    `api_base` and `run`, left out of the cache key by these parameter names, besides what
+    decides the reply (`teacher_key`: TeacherConfig.reply_key's slice, in the key)."""
     return task(cache_policy=CONTENT_CACHE - "api_base" - "teacher_cfg" - "run",
                 retry_condition_fn=_transient, retries=4,
                 retry_delay_seconds=exponential_backoff(backoff_factor=1),

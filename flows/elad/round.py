@@ -85,9 +85,9 @@ def distill_round(config: RunConfig, round_index: int, state: RoundState) -> Rou
         for j, batch in enumerate(chunks(requests, config.teacher.batch_size)):
             if not gate.allows(len(batch)):
                 break
-            st = annotate(annotator, [r.__dict__ for r in batch],
+            st = annotate(annotator, batch,
                           teacher_key=config.teacher.reply_key(PROMPT_VERSION, *ELAD_REPLY_FIELDS),
-                          teacher_cfg=config.teacher.model_dump(mode="json"),
+                          teacher_cfg=config.teacher,
                           api_base=state.api_base, family=family,
                           out_path=rdir / "shards" / f"annotations_{j:04d}.parquet",
                           gold={r.question_id: gold[r.question_id] for r in batch},

@@ -157,9 +157,9 @@ class EvoKDRun:
     def call(self, rec: EvoKDRound, step: str, messages: list[dict], rdir: Path) -> str | None:
         """One teacher call, booked on `rec`: the reply's text; None when it failed
         permanently."""
-        res = self.teacher_task(step, messages, self.teacher_key,
-                                self.config.teacher.model_dump(mode="json"), self.api_base,
-                                rdir / f"teacher_{step}.json", run=str(self.run_dir))
+        res = self.teacher_task(step, messages, self.teacher_key, self.config.teacher,
+                                self.api_base, rdir / f"teacher_{step}.json",
+                                run=str(self.run_dir))
         return res["text"] if rec.add_teacher_call(step, res) else None
 
     def earlier_rows(self) -> list[dict]:

@@ -73,9 +73,9 @@ def test_batch_task_marks_agreement_and_counts_requests_per_run(examples, tmp_pa
     with OracleServer(OracleJudge(examples), FaultConfig(latency_s=0.1)) as srv:
         def annotate(run: str) -> None:
             try:
-                reqs = [AnnotationRequest(e.id, e.question).__dict__ for e in batches[run]]
+                reqs = [AnnotationRequest(e.id, e.question) for e in batches[run]]
                 results[run] = annotate_batch_task.fn(
-                    "cot", reqs, key, cfg.model_dump(mode="json"), srv.api_base, "number",
+                    "cot", reqs, key, cfg, srv.api_base, "number",
                     tmp_path / run / "annotations.parquet",
                     gold={e.id: gold[e.id] for e in batches[run]}, run=run)
             except Exception as exc:  # pragma: no cover - reported below

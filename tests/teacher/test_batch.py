@@ -96,8 +96,7 @@ def test_batch_mode_gives_the_sync_annotations_at_batch_price(judge, examples, t
         cfg = TeacherConfig(mode=mode, batch_poll_s=0.05, retry_delay_s=0.0)
         logs[mode] = tmp_path / f"{mode}.log.jsonl"
         with OracleServer(judge, request_log=logs[mode]) as srv:
-            annotate_batch_task.fn(annotator, [r.__dict__ for r in reqs], key,
-                                   cfg.model_dump(mode="json"), srv.api_base, "number",
+            annotate_batch_task.fn(annotator, reqs, key, cfg, srv.api_base, "number",
                                    tmp_path / mode / "annotations.parquet")
         rows[mode] = read_parquet(tmp_path / mode / "annotations.parquet")
     sync, batch = rows["sync"], rows["batch"]

@@ -257,8 +257,7 @@ def _run_task(api_base, reqs, out_path, teacher: dict, annotator="clear"):
 
     @flow
     def one_batch() -> dict:
-        return task(annotator, [r.__dict__ for r in reqs], key, cfg.model_dump(mode="json"),
-                    api_base, "number", out_path)
+        return task(annotator, reqs, key, cfg, api_base, "number", out_path)
 
     return one_batch()
 
