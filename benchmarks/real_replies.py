@@ -1,6 +1,6 @@
 """Write a corpus of replies by a real small instruct model, the answer reader's contract test.
 
-Issue #22 item 1: the answer reader (`elad_core.elad.answers`) is checked against replies a
+Issue #22 item 1: the answer reader (`elad_core.explanations.answers`) is checked against replies a
 real model wrote, not replies written to look like one. This script asks an instruct model
 (default SmolLM2-135M-Instruct as a transformers folder) questions of every answer family
 
@@ -178,7 +178,7 @@ def generate(rows: list[dict], model_path: str, max_new_tokens: int, batch_size:
 
 
 # ----------------------------------------------------------------- labelling helper
-# A PROPOSER, deliberately simpler than (and independent of) elad_core.elad.answers: an
+# A PROPOSER, deliberately simpler than (and independent of) elad_core.explanations.answers: an
 # explicit statement (`#### N`, "answer is N", "Answer: N") if there is one, else - for a reply
 # whose text ends a sentence - the last candidate of the family anywhere in it (lm-eval's
 # flexible-extract idea). Every proposal that the reader does not share, and a random sample of

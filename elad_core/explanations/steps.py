@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 
 from elad_core.explanations.answers import (
-    _MAX_REPLY_CHARS,
     ANSWER_MARK,
+    MAX_REPLY_CHARS,
     clean_markup,
     find_answer,
     is_answer_line,
@@ -76,7 +76,7 @@ def teacher_solution(text: str | None, family: str = "number", *, question: str 
     """
     if not isinstance(text, str):
         return [], None, None
-    text = text[-_MAX_REPLY_CHARS:]  # as find_answer reads it: its line / pos index this text
+    text = text[-MAX_REPLY_CHARS:]  # as find_answer reads it: its line / pos index this text
     found = find_answer(text, family, question)
     if found is None:
         return split_steps(text), None, None

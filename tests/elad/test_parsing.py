@@ -72,7 +72,7 @@ def test_teacher_extractor_reads_hash_lines_as_parse_answer(text):
 
 
 # ----------------------------------------------------------- the answer reader (issue #22)
-# elad_core/elad/answers.py; the contract over real-model replies is test_real_replies.py.
+# elad_core/explanations/answers/; the contract over real-model replies is test_real_replies.py.
 from elad_core.explanations.answers import (
     ANSWER_RULES,
     STRICT_RULES,

@@ -9,7 +9,8 @@ when it states none; see tests/fixtures/real_replies/README.md for the labelling
 hand-written replies of tests/fixtures/teacher_replies/replies.jsonl are merged in (their
 `answer` is their label).
 
-Contract (elad_core.elad.answers.extract_answer, with the question where the corpus has it):
+Contract (elad_core.explanations.answers.extract_answer, with the question where the corpus
+has it):
 - of the replies that state an answer, at least 98% are read, and every one read agrees with
   its label;
 - of the replies that state none, none is read;
