@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import benchmarks._common  # noqa: E402,F401  (offline environment)
-from elad_core.elad.data import load_examples  # noqa: E402
+from elad_core.elad.gsm8k import load_examples  # noqa: E402
 from elad_core.explanations.prompt import chat_prompt_template  # noqa: E402
 from elad_core.student.catalog import resolve_student  # noqa: E402
 from elad_core.student.evaluation import evaluate  # noqa: E402

@@ -35,7 +35,7 @@ ANNOTATORS = ("cot", "clear", "clear_single")
 
 def gsm8k_examples(n: int) -> list:
     """The first n rows of the embedded GSM8K train split, as Examples."""
-    from elad_core.elad.data import resolve_split
+    from elad_core.elad.gsm8k import resolve_split
     from elad_core.explanations.answers import normalize_answer
     from elad_core.explanations.steps import split_rationale
     from elad_core.explanations.records import Example

@@ -118,14 +118,15 @@ def ceiling(args, task: str, seed: int) -> dict:
     """The student trained on the whole train split (gold labels, no teacher)."""
     import random
 
-    from elad_core.evokd import data as D
+    from elad_core.evokd import datasets as D
+    from elad_core.evokd import splits as S
     from elad_core.evokd.config import TASK_KIND, EvoKDTrainConfig
     from elad_core.evokd.metrics import task_metrics
     from elad_core.evokd.student import predict, resolve_model, train_classifier
 
     t0 = time.perf_counter()
     kind, dataset = TASK_KIND[task], args.dataset.get(task)
-    p = D.prepare_task(task, dataset, "train", "test", {}, None, 1, args.eval_size, None, seed)
+    p = S.prepare_task(task, dataset, "train", "test", {}, None, 1, args.eval_size, None, seed)
     train = D.load_task_split(task, dataset, "train")
     random.Random(seed).shuffle(train)
     base, out = resolve_model(None), args.runs_dir / f"{task}-ceiling-s{seed}"

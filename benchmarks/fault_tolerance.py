@@ -40,7 +40,7 @@ for _k, _v in {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1",
     os.environ.setdefault(_k, _v)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from elad_core.elad.data import load_examples  # noqa: E402
+from elad_core.elad.gsm8k import load_examples  # noqa: E402
 from elad_core.explanations.steps import split_steps  # noqa: E402
 from elad_core.elad.prompts import PROMPT_VERSION  # noqa: E402
 from elad_core.files import read_parquet  # noqa: E402

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 import flows  # noqa: E402,F401  (offline environment defaults)
-from elad_core.elad.data import load_examples  # noqa: E402
+from elad_core.elad.gsm8k import load_examples  # noqa: E402
 from elad_core.explanations.prompt import student_prompt, student_target  # noqa: E402
 from elad_core.student.config import EmbeddedStudentConfig, TrainConfig  # noqa: E402
 from elad_core.student.embedded import build_embedded_student  # noqa: E402

@@ -46,7 +46,7 @@ from elad_core.elad.state import DataRefs, SamplingSettings, StudentRef  # noqa:
 from elad_core.files import read_parquet  # noqa: E402
 from flows.runners import task_runner  # noqa: E402
 from tasks import in_run  # noqa: E402
-from tasks.elad.data import prepare_data  # noqa: E402
+from tasks.elad.prepare import prepare_data  # noqa: E402
 from tasks.elad.student import build_student, sample_shard  # noqa: E402
 
 RUNNERS = {"dask x1": RunnerConfig(kind="dask", n_workers=1, torch_threads=1),

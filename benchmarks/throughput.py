@@ -261,7 +261,7 @@ def sampling(run: dict, quick: bool) -> dict:
 
 def _serve(port_q, latency_s: float, log: str) -> None:
     """Child process: the oracle teacher on a free loopback port until SIGTERM."""
-    from elad_core.elad.data import load_examples
+    from elad_core.elad.gsm8k import load_examples
     from elad_core.elad.oracle_judge import OracleJudge
     from elad_core.teacher.oracle.server import FaultConfig, OracleServer
 
@@ -278,7 +278,7 @@ def teacher(root: Path, quick: bool) -> list[dict]:
 
     from prefect import flow
 
-    from elad_core.elad.data import load_examples
+    from elad_core.elad.gsm8k import load_examples
     from elad_core.elad.prompts import PROMPT_VERSION
     from elad_core.files import read_parquet
     from elad_core.elad import fanout

@@ -26,7 +26,7 @@ from rich.console import Console
 
 import flows  # noqa: F401  (sets the offline environment defaults first)
 from elad_core.elad.config import RunConfig, load_config
-from elad_core.elad.data import EMBEDDED
+from elad_core.elad.gsm8k import EMBEDDED
 from elad_core.errors import EladError
 from elad_core.evokd.config import EvoKDConfig
 from elad_core.teacher.config import OracleFaultConfig
@@ -115,7 +115,7 @@ def teacher_server(
 ) -> None:
     """Serve the oracle teacher (an offline test double answering from gold rationales)."""
     try:
-        from elad_core.elad.data import load_examples
+        from elad_core.elad.gsm8k import load_examples
         from elad_core.elad.oracle_judge import OracleJudge
         from elad_core.teacher.oracle.server import FaultConfig, serve_forever
 

@@ -2,7 +2,7 @@
 
 Public sets repeat questions: one arithmetic word-problem set holds 20 repeats among 600,
 each with the same answer. A question is identified by `Example.id` (a hash of its
-lower-cased, whitespace-collapsed text, elad_core.elad.data.question_id), so copies that
+lower-cased, whitespace-collapsed text, elad_core.elad.gsm8k.question_id), so copies that
 differ only in case or spacing are the same question.
 
 * Copies with the same (normalised) answer are merged: the first is kept, the rest counted.

@@ -4,7 +4,7 @@ Each turns its source files into `Example` records with the answer family the da
 needs: AQuA and CommonsenseQA (option letters A-E), e-SNLI and ANLI (entailment /
 neutral / contradiction), StrategyQA (yes / no). Options are written into the question
 text so the student sees them. Every bad row is a DataError naming file, line and field.
-GSM8K itself is read by elad_core.elad.data.
+GSM8K itself is read by elad_core.elad.gsm8k (question ids and source fingerprints too).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from elad_core import SHIPPED_DATA
 from elad_core.files import iter_jsonl
-from elad_core.elad.data import load_examples_report, question_id, source_fingerprint
+from elad_core.elad.gsm8k import load_examples_report, question_id, source_fingerprint
 from elad_core.elad.duplicates import DuplicateReport, merge_duplicates
 from elad_core.explanations.answers import normalize_answer
 from elad_core.explanations.records import Example

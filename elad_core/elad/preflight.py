@@ -33,7 +33,7 @@ def sources(dc: DataConfig) -> list[Source]:
 
 
 def _is_local(src: Source) -> bool:
-    from elad_core.elad.data import resolve_split
+    from elad_core.elad.gsm8k import resolve_split
 
     return src.format != "gsm8k" or resolve_split(src.dataset, src.split) is not None
 
@@ -72,7 +72,7 @@ def preflight(config: RunConfig, notes: list[str] | None = None) -> dict[str, in
 
 def pool_questions(config: RunConfig) -> list[str]:
     """The questions of the run's pool (its seeded subset), loaded as the data task does."""
-    from elad_core.elad.data import subset
+    from elad_core.elad.gsm8k import subset
     from elad_core.elad.loaders import load_split
 
     dc = config.data

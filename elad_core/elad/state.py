@@ -104,7 +104,7 @@ class CostSpec(Frozen):
 
 
 class DataRefs(Frozen):
-    """ELAD's prepared splits (tasks/elad/data.py): the pool and the held-out eval split."""
+    """ELAD's prepared splits (tasks/elad/prepare.py): the pool and the held-out eval split."""
 
     pool: str
     pool_sha: str

@@ -37,7 +37,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from elad_core.evokd import prompts
-from elad_core.evokd.data import TaskExample, example_types, text_key
+from elad_core.evokd.datasets import TaskExample, example_types, text_key
 from elad_core.teacher.oracle.judging import UnknownQuestion, user_texts
 
 

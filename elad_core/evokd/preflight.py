@@ -12,7 +12,8 @@ from pathlib import Path
 from elad_core.teacher.preflight import check_teacher
 from elad_core.errors import ConfigError, DataError
 from elad_core.evokd.config import EvoKDConfig
-from elad_core.evokd.data import prepare_task, split_files, split_path
+from elad_core.evokd.datasets import split_files, split_path
+from elad_core.evokd.splits import prepare_task
 from elad_core.files import hash_file
 
 

@@ -21,7 +21,7 @@ import random
 from dataclasses import dataclass
 
 from elad_core.evokd import prompts
-from elad_core.evokd.data import TaskExample, text_id, text_key
+from elad_core.evokd.datasets import TaskExample, text_id, text_key
 
 
 @dataclass(frozen=True)

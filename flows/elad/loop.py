@@ -30,7 +30,7 @@ from flows.runners import task_runner
 from tasks import in_run
 from tasks.artifacts import publish_run
 from tasks.elad.artifacts import CURVE
-from tasks.elad.data import prepare_data, read_examples
+from tasks.elad.prepare import prepare_data, read_examples
 from tasks.elad.student import build_student
 from tasks.teacher import RUN_COUNTS, finish_invocation
 

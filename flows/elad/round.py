@@ -40,7 +40,7 @@ from flows.elad.select import Selection, select_questions
 from tasks import in_run
 from tasks.elad.annotate import ELAD_REPLY_FIELDS, annotate_batch_task
 from tasks.elad.artifacts import publish_round
-from tasks.elad.data import read_examples
+from tasks.elad.prepare import read_examples
 from tasks.elad.shards import merge_shards
 from tasks.elad.student import evaluate_student, fine_tune_student
 from tasks.teacher import with_retry_policy

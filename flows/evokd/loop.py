@@ -28,7 +28,7 @@ from flows.evokd.round import EvoKDRun, examples
 from tasks import in_run
 from tasks.artifacts import publish_run
 from tasks.evokd.artifacts import CURVE, publish_evokd_round
-from tasks.evokd.data import prepare_evokd_data
+from tasks.evokd.prepare import prepare_evokd_data
 from tasks.teacher import RUN_COUNTS, finish_invocation
 
 

@@ -23,13 +23,13 @@ from elad_core.evokd import round_record as rec_
 from elad_core.evokd.round_record import EvoKDRound
 from elad_core.evokd.state import BatchRef, EvoKDData, FeedbackRef, StudentSpec, TrainedRef
 from elad_core.evokd.config import EvoKDConfig
-from elad_core.evokd.data import DESCRIPTIONS, TaskExample, text_key
+from elad_core.evokd.datasets import DESCRIPTIONS, TaskExample, text_key
 from elad_core.files import hash_dir
 from elad_core.refs import FileRef
 from elad_core.seeds import derive_seed
 from elad_core.timing import StepTimer
 from tasks import in_run
-from tasks.evokd.data import read_rows, write_batch
+from tasks.evokd.prepare import read_rows, write_batch
 from tasks.evokd.student import evaluate_evokd, feedback_on_batch, train_evokd
 from tasks.evokd.teacher import teacher_call
 from tasks.teacher import with_retry_policy

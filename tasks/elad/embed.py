@@ -17,7 +17,7 @@ from elad_core.elad.state import DataRefs, EmbeddingsRef, StudentRef
 from elad_core.files import hash_file, read_parquet, write_parquet
 from elad_core.refs import FileRef
 from tasks import CONTENT_CACHE
-from tasks.elad.data import read_examples
+from tasks.elad.prepare import read_examples
 from tasks.elad.student import load_student_model
 
 

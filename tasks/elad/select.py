@@ -26,7 +26,7 @@ from elad_core.elad.state import CostSpec, DataRefs
 from elad_core.files import read_parquet, write_parquet
 from elad_core.refs import FileRef
 from tasks import CONTENT_CACHE
-from tasks.elad.data import read_examples
+from tasks.elad.prepare import read_examples
 from tasks.elad.embed import read_embeddings
 
 

@@ -31,7 +31,7 @@ from elad_core.files import hash_dir, hash_file, read_parquet, write_json, write
 from elad_core.refs import FileRef
 from elad_core.student.config import EmbeddedStudentConfig, TrainConfig
 from tasks import CONTENT_CACHE
-from tasks.elad.data import read_examples
+from tasks.elad.prepare import read_examples
 
 
 @functools.lru_cache(maxsize=1)

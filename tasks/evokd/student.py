@@ -15,7 +15,7 @@ from elad_core.evokd.state import BatchRef, FeedbackRef, StudentSpec, TrainedRef
 from elad_core.files import hash_dir, hash_file, write_json, write_parquet
 from elad_core.refs import FileRef
 from tasks import CONTENT_CACHE
-from tasks.evokd.data import read_rows
+from tasks.evokd.prepare import read_rows
 
 
 @task(cache_policy=CONTENT_CACHE)

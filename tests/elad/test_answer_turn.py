@@ -26,7 +26,7 @@ from elad_core.elad.annotators import (
     read_answer_turn,
     resolve_answer_turn,
 )
-from elad_core.elad.data import resolve_split
+from elad_core.elad.gsm8k import resolve_split
 from elad_core.explanations.answers import normalize_answer
 from elad_core.explanations.steps import split_rationale
 from elad_core.explanations.records import Example

@@ -27,7 +27,7 @@ from elad_core.elad.annotators import (
     judged_steps,
     parse_chunk_reply,
 )
-from elad_core.elad.data import resolve_split
+from elad_core.elad.gsm8k import resolve_split
 from elad_core.explanations.answers import normalize_answer
 from elad_core.explanations.steps import split_rationale
 from elad_core.explanations.records import Example

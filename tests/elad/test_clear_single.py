@@ -14,7 +14,7 @@ from conftest import FIXTURE_DATA
 
 from elad_core.explanations.prompt import student_target
 from elad_core.elad.annotators import AnnotationRequest, annotate_batch, parse_clear_single
-from elad_core.elad.data import resolve_split
+from elad_core.elad.gsm8k import resolve_split
 from elad_core.elad.loaders import load_aqua, load_esnli
 from elad_core.explanations.answers import normalize_answer
 from elad_core.explanations.steps import split_rationale

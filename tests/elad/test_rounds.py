@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 
 from elad_core.elad.annotators import AnnotationRequest
-from elad_core.elad.data import load_examples
+from elad_core.elad.gsm8k import load_examples
 from elad_core.explanations.prompt import student_prompt
 from elad_core.explanations.records import Annotation, from_rows
 from elad_core.elad.rounds import mark_teacher_agreement, training_pairs

@@ -15,9 +15,10 @@ from conftest import FIXTURES as FIXTURE_ROOT
 from conftest import SHARED_DATA, read_artifacts
 
 from elad_core.errors import ConfigError, DataError
-from elad_core.evokd import data as D
+from elad_core.evokd import datasets as D
 from elad_core.evokd import prompts
-from elad_core.evokd.data import TaskExample, text_id
+from elad_core.evokd import splits as S
+from elad_core.evokd.datasets import TaskExample, text_id
 from elad_core.evokd.metrics import classification_metrics, ner_metrics
 from elad_core.evokd.oracle_judge import EvoKDOracleJudge
 from elad_core.teacher.oracle.judging import UnknownQuestion
@@ -143,7 +144,7 @@ def test_shipped_datasets_load():
     assert (len(dev), len(test)) == (3000, 1000)  # the seeded subset
     assert {e.label for e in dev} == {e.label for e in test} == set(D.ESNLI_LABELS)
     assert all(e.text.startswith("Premise: ") and " Hypothesis: " in e.text for e in dev)
-    p = D.prepare_task("esnli", None, "train", "test", {}, None, 1, 500, None, 0)
+    p = S.prepare_task("esnli", None, "train", "test", {}, None, 1, 500, None, 0)
     assert p.labels == ["entailment", "neutral", "contradiction"] and len(p.eval) == 500
     assert [e.label for e in p.seeds] == p.labels and len(p.reserve) == 2997
     from elad_core.elad.loaders import (
@@ -175,15 +176,15 @@ def test_shipped_copies_match_the_reference_copies():
 
 def test_kshot_seeds_per_label_and_per_entity_type():
     rows = D.load_task_split("wnut17", None, "dev")
-    seeds = D.kshot_seeds(rows, "ner", 2, seed=0)
+    seeds = S.kshot_seeds(rows, "ner", 2, seed=0)
     for t in D.entity_types(rows):  # greedy k-shot: every type in at least k sentences
         assert sum(t in D.example_types(e) for e in seeds) >= 2
     cls = [_ex(f"t{i}", "a" if i < 3 else "b") for i in range(10)]
-    picked = D.kshot_seeds(cls, "classification", 3, seed=1, labels=["a", "b"])
+    picked = S.kshot_seeds(cls, "classification", 3, seed=1, labels=["a", "b"])
     assert [e.label for e in picked] == ["a"] * 3 + ["b"] * 3
     with pytest.raises(DataError, match="label 'a' has only 3"):
-        D.kshot_seeds(cls, "classification", 4, seed=1, labels=["a", "b"])
-    reserve = D.reserve_pool(cls + [_ex("t9", "b")], picked, None, 0)
+        S.kshot_seeds(cls, "classification", 4, seed=1, labels=["a", "b"])
+    reserve = S.reserve_pool(cls + [_ex("t9", "b")], picked, None, 0)
     assert len(reserve) == 4 and not {e.text for e in reserve} & {e.text for e in picked}
 
 

@@ -14,7 +14,7 @@ from conftest import tiny_config
 from elad_core.elad.config import RunConfig
 from elad_core.files import read_parquet
 from elad_core.seeds import derive_seed, seeded_subset
-from tasks.elad.data import read_examples
+from tasks.elad.prepare import read_examples
 
 
 def test_a_round_samples_only_its_seeded_candidates(prefect_harness, tmp_path):

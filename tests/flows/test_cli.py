@@ -138,7 +138,7 @@ def test_teacher_server_command_serves_the_oracle(tmp_path):
     proc = subprocess.Popen([str(elad), "teacher-server", "--splits", "test", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        from elad_core.elad.data import load_examples
+        from elad_core.elad.gsm8k import load_examples
         from elad_core.elad.prompts import cot_messages
 
         q = load_examples("gsm8k", "test")[0]
@@ -159,7 +159,7 @@ def test_teacher_server_command_serves_the_oracle(tmp_path):
 
 
 def test_arithmetic_task_writes_a_runnable_dataset(tmp_path):
-    from elad_core.elad.data import load_examples
+    from elad_core.elad.gsm8k import load_examples
 
     res = runner.invoke(app, ["arithmetic-task", str(tmp_path / "arith"), "--pool", "30",
                               "--test", "5", "--seed", "3"])

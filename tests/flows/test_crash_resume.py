@@ -22,7 +22,7 @@ import yaml
 from conftest import tiny_config
 from test_resume import _start
 
-from elad_core.elad.data import load_examples
+from elad_core.elad.gsm8k import load_examples
 from elad_core.files import read_parquet
 from elad_core.elad.oracle_judge import OracleJudge
 from elad_core.teacher.oracle.server import (

@@ -2,7 +2,7 @@
 
 from collections import Counter
 
-from elad_core.elad.data import load_examples
+from elad_core.elad.gsm8k import load_examples
 from elad_core.explanations.steps import gsm8k_calculations, split_rationale
 from elad_core.synthetic.arithmetic import generate, write_dataset
 from elad_core.teacher.oracle.arithmetic import check_step

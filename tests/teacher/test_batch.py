@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from elad_core.elad.annotators import AnnotationRequest, annotate_batch
-from elad_core.elad.data import load_examples
+from elad_core.elad.gsm8k import load_examples
 from elad_core.files import read_parquet
 from elad_core.teacher.client import TeacherClient
 from elad_core.teacher.config import REPLY_FIELDS, TeacherConfig
@@ -124,7 +124,7 @@ import os, sys
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from pathlib import Path
 from elad_core.elad.annotators import AnnotationRequest, annotate_batch
-from elad_core.elad.data import load_examples
+from elad_core.elad.gsm8k import load_examples
 from elad_core.teacher.client import TeacherClient
 from elad_core.teacher.journal import ReplyJournal
 api_base, journal, n = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])

@@ -16,7 +16,7 @@ import pytest
 from elad_core.elad import prompts
 from elad_core.elad.annotators import AnnotationRequest, annotate_batch
 from elad_core.elad.config import load_config
-from elad_core.elad.data import load_examples
+from elad_core.elad.gsm8k import load_examples
 from elad_core.errors import ConfigError, TeacherAuthError, TransientTeacherError
 from elad_core.files import atomic_write_bytes
 from elad_core.teacher.client import TeacherClient

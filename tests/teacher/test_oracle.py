@@ -12,7 +12,7 @@ import re
 import pytest
 
 from elad_core.elad import prompts
-from elad_core.elad.data import resolve_split
+from elad_core.elad.gsm8k import resolve_split
 from elad_core.explanations.answers import normalize_answer
 from elad_core.explanations.steps import split_rationale
 from elad_core.explanations.records import Example

@@ -57,7 +57,7 @@ def test_concurrent_writers_leave_one_whole_entry(tmp_path):
 def test_client_reuses_temperature_zero_replies_only(tmp_path):
     """A second client with the same cache sends nothing for a temperature-0 request and
     returns the reply with the usage it was paid at; at temperature > 0 the cache is not used."""
-    from elad_core.elad.data import load_examples
+    from elad_core.elad.gsm8k import load_examples
     from elad_core.elad.prompts import cot_messages
     from elad_core.teacher.client import TeacherClient
     from elad_core.elad.oracle_judge import OracleJudge

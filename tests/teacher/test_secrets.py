@@ -12,7 +12,7 @@ import pytest
 from conftest import tiny_config
 
 from elad_core.elad.config import RunConfig
-from elad_core.elad.data import load_examples
+from elad_core.elad.gsm8k import load_examples
 from elad_core.elad.oracle_judge import OracleJudge
 from elad_core.teacher.oracle.server import OracleServer, read_request_log
 

@@ -17,7 +17,7 @@ from elad_core.elad import prompts
 
 from elad_core.explanations.prompt import student_target
 from elad_core.elad.annotators import AnnotationRequest, annotate_batch, parse_verdict
-from elad_core.elad.data import resolve_split
+from elad_core.elad.gsm8k import resolve_split
 from elad_core.explanations.answers import normalize_answer
 from elad_core.explanations.steps import split_rationale
 from elad_core.explanations.records import Example

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from elad_core.elad import prompts
-from elad_core.elad.data import load_examples
+from elad_core.elad.gsm8k import load_examples
 from elad_core.errors import TeacherAuthError, TransientTeacherError
 from elad_core.teacher.client import TeacherClient
 from elad_core.teacher.config import TeacherConfig

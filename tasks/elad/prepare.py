@@ -8,7 +8,7 @@ from pathlib import Path
 from prefect import task
 
 from elad_core.elad.config import DataConfig
-from elad_core.elad.data import subset
+from elad_core.elad.gsm8k import subset
 from elad_core.elad.state import DataRefs
 from elad_core.elad.loaders import load_split_report
 from elad_core.explanations.records import Example, from_rows, to_rows
@@ -22,7 +22,7 @@ def prepare_data(data_cfg: DataConfig, family: str, sources: dict, seed: int,
     """Write run_dir/data/{pool,eval}.parquet; returns their paths and sha256 content hashes,
     and per split what merging repeated questions did (`duplicates`: {split: DuplicateReport}).
 
-    sources: elad_core.elad.data.source_fingerprint of the splits (part of the cache key).
+    sources: elad_core.elad.gsm8k.source_fingerprint of the splits (part of the cache key).
     """
     dc = data_cfg
     out: dict = {"duplicates": {}}

@@ -1,12 +1,18 @@
-"""Data loading and config errors: clear messages naming file, line and field."""
+"""GSM8K-format data loading (elad_core.elad.gsm8k) and config errors: clear messages
+naming file, line and field."""
 
 import json
 
 import pytest
 
 from elad_core.elad.config import RunConfig, load_config
-from elad_core.elad.data import load_examples, load_examples_report, question_id, subset
 from elad_core.elad.duplicates import DuplicateReport
+from elad_core.elad.gsm8k import (
+    load_examples,
+    load_examples_report,
+    question_id,
+    subset,
+)
 from elad_core.errors import ConfigError, DataError
 
 

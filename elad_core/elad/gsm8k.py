@@ -3,7 +3,9 @@
 A source is the embedded GSM8K copy (`gsm8k`, MIT, shipped in elad_core/data/gsm8k), a
 folder holding `<split>.jsonl`, a `.jsonl` file given as the split, or a hub dataset id.
 Rows are JSON objects with `question` and `answer` (steps, last line `#### N`). Every bad
-row is a DataError naming file, line and field; nothing is skipped silently.
+row is a DataError naming file, line and field; nothing is skipped silently. The paper's
+other datasets and the generic JSONL / CSV format are read by elad_core.elad.loaders, which
+builds on this module (question ids, source fingerprints, the GSM8K loader).
 """
 
 from __future__ import annotations

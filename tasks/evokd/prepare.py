@@ -7,7 +7,7 @@ from pathlib import Path
 
 from prefect import task
 
-from elad_core.evokd import data as evokd_data
+from elad_core.evokd import splits
 from elad_core.evokd.state import BatchRef, EvoKDData, RowsRef
 from elad_core.files import hash_file, read_parquet, write_parquet
 from elad_core.refs import FileRef
@@ -23,7 +23,7 @@ def read_rows(ref: FileRef) -> list[dict]:
 def prepare_evokd_data(data_cfg: dict, sources: dict, seed: int, run_dir: Path) -> EvoKDData:
     """Write data/{seeds,eval,reserve}.parquet; returns their paths + hashes, the label set
     and the kind. sources: content hashes of the split files (the cache key)."""
-    p = evokd_data.prepare_task(
+    p = splits.prepare_task(
         data_cfg["task"], data_cfg["dataset"], data_cfg["train_split"], data_cfg["test_split"],
         data_cfg["fields"], data_cfg["labels"], data_cfg["k_shot"], data_cfg["eval_size"],
         data_cfg["reserve_size"], seed)
