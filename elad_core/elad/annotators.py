@@ -14,7 +14,7 @@ A reply whose answer no explicit statement gives gets one answer turn (Kojima et
 `answer_turn` is on (`_Dialogue.solution`).
 
 Replies are parsed leniently and never raise: the final answer is read in any common layout
-(`parsing.extract_answer`: `#### N`, `\\boxed{N}`, "the answer is N", "Answer: N", a bare last
+(`answers.extract_answer`: `#### N`, `\\boxed{N}`, "the answer is N", "Answer: N", a bare last
 line; the rule that read it goes to Annotation.answer_rule), verdicts in common phrasings
 (`parse_verdict`), and the target is rebuilt in the student's format. A CLEAR reply with no
 verdict, or a clear_single reply with no JSON, that holds a full solution is used as the rest
@@ -185,7 +185,7 @@ class _Dialogue:
 
 def read_answer_turn(text: str, family: str) -> str | None:
     """The answer of an answer-turn reply ("42.", "$42", "\\boxed{42}", "The final answer is
-    42", "42, because 40 + 2 = 42"): an explicit statement (parsing.STRICT_RULES), else the
+    42", "42, because 40 + 2 = 42"): an explicit statement (answers.STRICT_RULES), else the
     reply read as the end of the sentence the trigger began ("The final answer is <reply>"),
     else the flexible reading of the reply."""
     answer, rule = extract_answer(text, family)

@@ -79,7 +79,7 @@ class Annotation:
     completion_tokens: int
     cost_usd: float
     n_requests: int
-    # parsing.ANSWER_RULES name that read the teacher's final answer, or "answer_turn" (read
+    # answers.ANSWER_RULES name that read the teacher's final answer, or "answer_turn" (read
     # from the answer turn, annotators.ANSWER_TURN_RULE); None: none / JSON field
     answer_rule: str | None = None
     # the teacher's answer equals the gold answer (None: no gold, or status not ok)

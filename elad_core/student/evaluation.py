@@ -3,9 +3,9 @@
 Two scores, as lm-evaluation-harness reports GSM8K: **strict** accuracy reads the answer only
 from the closing `#### <answer>` line the student is trained to write (`parse_answer`);
 **flexible** accuracy reads it with the teacher-reply reader, whose last rule takes the last
-number / option / label of the final statement (`parsing.flexible_answer`), so a pretrained
+number / option / label of the final statement (`answers.flexible_answer`), so a pretrained
 student that says "The answer is 42." is scored on its answer, not its format. Answers are
-normalised per answer family (parsing.normalize_answer) before comparison with the gold answer.
+normalised per answer family (answers.normalize_answer) before comparison with the gold answer.
 """
 
 from __future__ import annotations
@@ -18,6 +18,12 @@ from elad_core.explanations.answers import flexible_answer, normalize_answer, pa
 from elad_core.explanations.records import Example
 
 log = logging.getLogger(__name__)
+
+# heldout_loss's forward passes hold (rows, T, vocab) float logits, about three copies of them
+# while the loss is computed: rows per pass are capped to keep one copy under this many floats
+# (512 MiB in fp32). SmolLM2's 49,152-token vocabulary at 50 rows x 256 tokens was 2.5 GB a
+# copy (9.6 GB peak); the embedded student's 768 tokens stay one pass per batch.
+LOSS_LOGITS_FLOATS = 2 ** 27
 
 
 @dataclass
@@ -88,7 +94,8 @@ def heldout_loss(
     """Mean cross-entropy (nats per target token) of the gold rationale + answer, teacher-forced.
 
     A generalisation signal independent of decoding: unlike the training loss it cannot fall
-    by memorising the annotated set. None when no example has a gold rationale.
+    by memorising the annotated set. None when no example has a gold rationale. batch_size:
+    sequences per forward pass, fewer where their logits would pass LOSS_LOGITS_FLOATS.
     """
     import torch
 
@@ -100,10 +107,12 @@ def heldout_loss(
     if not pairs:
         return None
     encoded = encode_examples(tok, pairs, max_length)
+    vocab = getattr(model.config, "vocab_size", None) or 1
+    rows = max(1, min(batch_size, LOSS_LOGITS_FLOATS // (max_length * vocab)))
     total, count = 0.0, 0
     with torch.inference_mode():
-        for i in range(0, len(encoded), batch_size):
-            batch = collate(encoded[i:i + batch_size], tok.pad_token_id)
+        for i in range(0, len(encoded), rows):
+            batch = collate(encoded[i:i + rows], tok.pad_token_id)
             logits = model(input_ids=batch["input_ids"].to(model.device),
                            attention_mask=batch["attention_mask"].to(model.device)).logits
             labels = batch["labels"].to(model.device)[:, 1:]

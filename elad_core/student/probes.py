@@ -35,7 +35,7 @@ def probe_answers(
     """EGSS probes (docs/design.md §2.2): greedy answer after each `probe_prompt`, one per prompt.
 
     Decodes ≤ max_new_tokens per prompt, a row stops once its answer line is complete; returns
-    parsing.parse_probe_answer of each continuation (None when unreadable). Probes of one
+    steps.parse_probe_answer of each continuation (None when unreadable). Probes of one
     explanation share their prefix: each prefix is encoded once (prefix_probe_texts).
     dtype: the weights' dtype while decoding, as for sampling (sampling.decode_dtype; "auto":
     bf16 for a float32 model where the device computes bf16 natively).
