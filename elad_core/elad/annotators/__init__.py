@@ -33,7 +33,6 @@ the answer turn), `verdicts` (reading CLEAR's verdict replies), `cot`, `clear` a
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from elad_core.elad.annotators.clear import (
     CLEAR_CHUNK_STEPS,
@@ -67,7 +66,6 @@ __all__ = [
     "resolve_answer_turn",
 ]
 
-logger = logging.getLogger(__name__)
 
 ANNOTATORS = ("cot", "clear", "clear_single")
 
