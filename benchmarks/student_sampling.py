@@ -7,7 +7,7 @@ pretrained student (default: SmolLM2-135M-Instruct converted to a transformers f
 
   baseline        today's defaults before issue #21.4: generate() with a fresh StaticCache per
                   call, fp32 weights, torch.multinomial, log-probs from stored logits, batch 64
-  default         the product's defaults now (sampling.py `_decode_loop`, sample_dtype auto)
+  default         the product's defaults now (decode_loop.py `decode_loop`, sample_dtype auto)
   ...             one change at a time against `default` (or `baseline`): batch size
                   16/32/64/128, bf16 vs fp32 weights (bf16 only where the CPU computes it
                   natively, precision.native_bf16), cache (generate(): static vs dynamic;
@@ -45,7 +45,7 @@ import benchmarks._common  # noqa: E402,F401  (offline environment, checkout on 
 import torch  # noqa: E402
 
 from elad_core.explanations.prompt import chat_prompt_template  # noqa: E402
-from elad_core.student import sampling  # noqa: E402
+from elad_core.student import decode_common, sampling  # noqa: E402
 from elad_core.student.catalog import resolve_student  # noqa: E402
 from elad_core.student.model import load_causal_lm, load_tokenizer  # noqa: E402
 from elad_core.student.precision import native_bf16  # noqa: E402
@@ -61,7 +61,7 @@ OLD = dict(engine="generate", generate_cache="static", share_prefill=False, comp
 class Variant:
     name: str
     what: str  # one line: what differs
-    options: dict = dataclasses.field(default_factory=dict)  # sampling._DecodeOptions fields
+    options: dict = dataclasses.field(default_factory=dict)  # decode_common.DecodeOptions fields
     dtype: str = "auto"  # sample_explanations(dtype=...)
     batch: int = 64
     threads: int | None = None  # None: --threads
@@ -146,7 +146,7 @@ class Models:
 def run_variant(v: Variant, models: Models, tok: Any, ids: list[str], qs: list[str], args,
                 template: str | None) -> dict:
     torch.set_num_threads(v.threads or args.threads)
-    sampling._OPTIONS = dataclasses.replace(sampling._DecodeOptions(), **v.options)
+    decode_common.OPTIONS = dataclasses.replace(decode_common.DecodeOptions(), **v.options)
     load0 = os.getloadavg()[0]
     try:
         model = models.get(v.model)
@@ -158,7 +158,7 @@ def run_variant(v: Variant, models: Models, tok: Any, ids: list[str], qs: list[s
     except Exception as exc:  # noqa: BLE001 - a variant that fails is reported, not fatal
         return {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"}
     finally:
-        sampling._OPTIONS = sampling._DecodeOptions()
+        decode_common.OPTIONS = decode_common.DecodeOptions()
         torch.set_num_threads(args.threads)
     tokens = sum(s.n_new_tokens for s in samples)
     return {"wall_s": wall, "cpu_s": cpu, "explanations": len(samples), "new_tokens": tokens,

@@ -15,16 +15,14 @@ from tqdm.auto import tqdm
 
 from elad_core.explanations.steps import parse_probe_answer
 from elad_core.explanations.prompt import ANSWER_CUE
+from elad_core.student.decode_common import StopAfterAnswerLine, eos_ids, left_pad
+from elad_core.student.decode_loop import SlabLayer
 from elad_core.student.sampling import (
     SampleDtype,
     _decode_model,
     _decode_text,
-    _eos_ids,
     _greedy_texts,
-    _left_pad,
     _length_batches,
-    _SlabLayer,
-    _StopAfterAnswerLine,
 )
 
 
@@ -105,16 +103,16 @@ def prefix_probe_texts(
     roots = list(members)
     chunks = _length_batches([plan.base_len[r] for r in roots], [len(members[r]) for r in roots],
                              batch_size)
-    stop = _StopAfterAnswerLine(model, tok, 0)
+    stop = StopAfterAnswerLine(model, tok, 0)
     texts: list[str] = [""] * len(prompts)
     with torch.inference_mode(), tqdm(total=len(prompts), desc="probes", unit="seq",
                                       disable=not progress) as bar:
         for chunk in ([roots[n] for n in c] for c in chunks):
-            x, mask = _left_pad([plan.ids[r][: plan.base_len[r]] for r in chunk], tok.pad_token_id,
-                                model.device)
+            x, mask = left_pad([plan.ids[r][: plan.base_len[r]] for r in chunk], tok.pad_token_id,
+                               model.device)
             pos = (mask.cumsum(-1) - 1).clamp(min=0)
             # logits of one position as an index: a `logits_to_keep=1` slice is a non-contiguous
-            # view, on which a bf16 CPU linear broadcast the whole output matrix (sampling.py)
+            # view, on which a bf16 CPU linear broadcast the whole output matrix (decode_loop.py)
             cache = model(input_ids=x, attention_mask=mask, position_ids=pos, use_cache=True,
                           logits_to_keep=torch.tensor([x.shape[1] - 1], device=x.device)).cache
             kv = [(k, v) for k, v, *_ in cache] if isinstance(cache, DynamicCache) else []
@@ -140,7 +138,7 @@ def prefix_probe_texts(
 def _gather_prefixes(kv: list[tuple[torch.Tensor, torch.Tensor]], rows: list[tuple[int, int, int]],
                      room: int) -> Any:
     """A cache holding, per layer, the cached (keys, values) of each row's prefix, left padded
-    ((b, H, width, D)), in `sampling._SlabLayer`s with `room` positions to decode into (no
+    ((b, H, width, D)), in `decode_loop.SlabLayer`s with `room` positions to decode into (no
     per-token `torch.cat` copy of the whole cache, as a DynamicCache makes).
 
     rows: (root row in the cache, its left padding, prefix length) per probe.
@@ -154,7 +152,7 @@ def _gather_prefixes(kv: list[tuple[torch.Tensor, torch.Tensor]], rows: list[tup
     src = torch.where(slot >= 0, slot + pad[:, None], torch.zeros_like(slot))
     layers = []
     for k, v in kv:
-        layer = _SlabLayer(width + room)
+        layer = SlabLayer(width + room)
         layer.update(k[row[:, None], :, src].transpose(1, 2),
                      v[row[:, None], :, src].transpose(1, 2))
         layers.append(layer)
@@ -163,7 +161,7 @@ def _gather_prefixes(kv: list[tuple[torch.Tensor, torch.Tensor]], rows: list[tup
 
 def _greedy_on_cache(
     model: Any, tok: Any, cache: Any, rows: list[tuple[int, int, int]], cue: list[list[int]],
-    max_new_tokens: int, stop: _StopAfterAnswerLine,
+    max_new_tokens: int, stop: StopAfterAnswerLine,
 ) -> list[list[int]]:
     """Greedy decode after each row's cached prefix + cue tokens; tokens cut before eos."""
     dev = model.device
@@ -173,7 +171,7 @@ def _greedy_on_cache(
     inp = torch.tensor(cue, device=dev)  # (b, c)
     mask = torch.cat([valid.long(), torch.ones_like(inp)], dim=1)
     pos = length[:, None] + torch.arange(inp.shape[1], device=dev)[None, :]
-    eos = torch.tensor(sorted(_eos_ids(model, tok)), device=dev)
+    eos = torch.tensor(sorted(eos_ids(model, tok)), device=dev)
     out = torch.zeros((len(rows), 0), dtype=torch.long, device=dev)
     done = torch.zeros(len(rows), dtype=torch.bool, device=dev)
     for _ in range(max_new_tokens):

@@ -1,6 +1,6 @@
 """The fast decode path of student sampling (issue #21 item 4) and `student.sample_dtype`.
 
-`sampling._decode_loop` replaces generate() for plain decoders: shared prefill for the K copies,
+`decode_loop.decode_loop` replaces generate() for plain decoders: shared prefill for the K copies,
 slab KV cache, finished rows dropped, inverse-CDF sampling, shared-prefix attention. These
 tests pin that each part decodes what generate() / plain attention decode (greedy, float32),
 that sampling stays seeded-deterministic, and how the decode dtype is chosen. The model is a
@@ -21,7 +21,7 @@ from elad_core.elad.config import StudentConfig
 from elad_core.explanations.prompt import student_prompt
 from elad_core.errors import ConfigError
 from elad_core.student import build_embedded_student, sample_explanations
-from elad_core.student import precision, sampling
+from elad_core.student import decode_common, decode_loop, precision, sampling
 from elad_core.student.config import EmbeddedStudentConfig
 from elad_core.student.model import load_tokenizer
 from elad_core.student.probes import probe_answers
@@ -56,11 +56,11 @@ def prompts(tok, n=6):
 
 @pytest.fixture
 def options():
-    """Set sampling._OPTIONS fields for one test; restored afterwards."""
+    """Set decode_common.OPTIONS fields for one test; restored afterwards."""
     def use(**kw):
-        sampling._OPTIONS = dataclasses.replace(sampling._DecodeOptions(), **kw)
+        decode_common.OPTIONS = dataclasses.replace(decode_common.DecodeOptions(), **kw)
     yield use
-    sampling._OPTIONS = sampling._DecodeOptions()
+    decode_common.OPTIONS = decode_common.DecodeOptions()
 
 
 def greedy(model, tok, rows, copies=1, max_new=24):
@@ -113,7 +113,7 @@ def test_inverse_cdf_sampling_matches_the_distribution():
     logits = torch.randn(1, 700) * 2
     logits[0, 300:450] = -float("inf")  # probability 0: never drawn
     n = 100_000
-    drawn = torch.cat([sampling._sample_inverse_cdf(logits.expand(1000, -1).contiguous(), 0.8)
+    drawn = torch.cat([decode_loop._sample_inverse_cdf(logits.expand(1000, -1).contiguous(), 0.8)
                        for _ in range(n // 1000)])
     freq = torch.bincount(drawn, minlength=700).double() / n
     p = torch.softmax(logits[0].double() / 0.8, -1)
@@ -150,9 +150,9 @@ def test_decode_copy_leaves_the_model_alone(tok):
 
 def test_models_with_logits_processors_use_generate(tok):
     model = gqa_model(tok)
-    assert sampling._loop_supported(model)
+    assert decode_loop.loop_supported(model)
     model.generation_config.repetition_penalty = 1.3
-    assert not sampling._loop_supported(model)
+    assert not decode_loop.loop_supported(model)
     samples = sample_explanations(model, tok, ["a", "b"], QUESTIONS[:2], k=2, temperature=0.7,
                                   max_new_tokens=10, batch_size=4, seed=0)
     assert len(samples) == 4
