@@ -19,10 +19,10 @@ from elad_core.student.decode_common import StopAfterAnswerLine, eos_ids, left_p
 from elad_core.student.decode_loop import SlabLayer
 from elad_core.student.sampling import (
     SampleDtype,
-    _decode_model,
-    _decode_text,
-    _greedy_texts,
-    _length_batches,
+    decode_model,
+    decode_text,
+    greedy_texts,
+    length_batches,
 )
 
 
@@ -40,10 +40,10 @@ def probe_answers(
     """
     if not prompts:
         return []
-    model = _decode_model(model, dtype)
+    model = decode_model(model, dtype)
     texts = prefix_probe_texts(model, tok, prompts, max_new_tokens, batch_size, progress)
     if texts is None:  # a cache layout the prefix sharing does not handle: plain greedy
-        texts = _greedy_texts(model, tok, prompts, max_new_tokens, batch_size, progress,
+        texts = greedy_texts(model, tok, prompts, max_new_tokens, batch_size, progress,
                               "probes", stop_on_answer_line=True)
     return [parse_probe_answer(t, family) for t in texts]
 
@@ -101,7 +101,7 @@ def prefix_probe_texts(
     for i, r in enumerate(plan.root):
         members.setdefault(r, []).append(i)
     roots = list(members)
-    chunks = _length_batches([plan.base_len[r] for r in roots], [len(members[r]) for r in roots],
+    chunks = length_batches([plan.base_len[r] for r in roots], [len(members[r]) for r in roots],
                              batch_size)
     stop = StopAfterAnswerLine(model, tok, 0)
     texts: list[str] = [""] * len(prompts)
@@ -130,7 +130,7 @@ def prefix_probe_texts(
                     gathered = _gather_prefixes(kv, rows, cue_len + max_new_tokens)
                     for i, g in zip(group, _greedy_on_cache(model, tok, gathered, rows, cue,
                                                              max_new_tokens, stop), strict=True):
-                        texts[i] = _decode_text(tok, g)
+                        texts[i] = decode_text(tok, g)
                 bar.update(len(part))
     return texts
 

@@ -40,7 +40,7 @@ def _batch_seed(seed: int, keys: list[str]) -> int:
     return int(digest[:15], 16)
 
 
-def _length_batches(lengths: list[int], group: list[int], batch_size: int) -> list[list[int]]:
+def length_batches(lengths: list[int], group: list[int], batch_size: int) -> list[list[int]]:
     """Indices 0..n-1 sorted by length, chunked so each chunk has ≤ batch_size rows in total.
 
     group[i]: rows item i occupies (K samples; a probe root's probes; else 1); never split.
@@ -78,7 +78,7 @@ def decode_dtype(model: Any, setting: SampleDtype = "auto") -> torch.dtype:
     return torch.bfloat16 if own == torch.float32 and native_bf16(str(model.device)) else own
 
 
-def _decode_model(model: Any, setting: SampleDtype) -> Any:
+def decode_model(model: Any, setting: SampleDtype) -> Any:
     """`model` itself when it already has the decode dtype, else a copy with its floating-point
     parameters cast to it (buffers, e.g. rotary frequencies, stay as they are, as when a model
     is loaded in that dtype). Made per call and dropped after it: the caller's model (used for
@@ -147,7 +147,8 @@ def _decode_generate(
     return cut_at_eos(new, lps, eos_ids(model, tok))
 
 
-def _decode_text(tok: Any, ids: list[int]) -> str:
+def decode_text(tok: Any, ids: list[int]) -> str:
+    """The text of generated token ids, special tokens (eos, padding) dropped."""
     return tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
 
 
@@ -175,7 +176,7 @@ def answer_logprob(tok: Any, ids: list[int], logprobs: list[float], text: str) -
     picked: list[float] = []
     end = len(text)
     for j in range(len(ids) - 1, -1, -1):
-        start = len(_decode_text(tok, ids[:j]))
+        start = len(decode_text(tok, ids[:j]))
         if start < a1 and end > a0 and end > start:
             picked.append(logprobs[j])
         if start <= a0:
@@ -204,11 +205,11 @@ def sample_explanations(
     prompts = [tok(student_prompt(q, template))["input_ids"] for q in questions]
     if len(prompts) != len(question_ids):
         raise ValueError(f"{len(question_ids)} question ids for {len(questions)} questions")
-    batches = _length_batches([len(p) for p in prompts], [k] * len(prompts), batch_size)
+    batches = length_batches([len(p) for p in prompts], [k] * len(prompts), batch_size)
     gen_kwargs = dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0,
                       max_new_tokens=max_new_tokens)
     by_question: dict[int, list[Sample]] = {}
-    model = _decode_model(model, dtype)
+    model = decode_model(model, dtype)
     bar = tqdm(total=len(prompts) * k, desc="sampling", unit="seq", disable=not progress)
     with torch.inference_mode(), torch.random.fork_rng(devices=[]):
         for batch in batches:
@@ -226,7 +227,7 @@ def sample_explanations(
 
 
 def _to_sample(tok: Any, question_id: str, index: int, d: Decoded, family: str) -> Sample:
-    text = _decode_text(tok, d.ids)
+    text = decode_text(tok, d.ids)
     parsed = parse_answer(text, family)
     lp = None
     if parsed.answer is not None and d.logprobs is not None:
@@ -235,12 +236,12 @@ def _to_sample(tok: Any, question_id: str, index: int, d: Decoded, family: str) 
     return Sample(question_id, index, text, parsed.answer, parsed.status, lp, d.n_new_tokens)
 
 
-def _greedy_texts(
+def greedy_texts(
     model: Any, tok: Any, prompts: list[str], max_new_tokens: int, batch_size: int,
     progress: bool, desc: str, stop_on_answer_line: bool = False,
 ) -> list[str]:
     ids = [tok(p)["input_ids"] for p in prompts]
-    batches = _length_batches([len(x) for x in ids], [1] * len(ids), batch_size)
+    batches = length_batches([len(x) for x in ids], [1] * len(ids), batch_size)
     texts: list[str] = [""] * len(ids)
     gen_kwargs = dict(do_sample=False, max_new_tokens=max_new_tokens)
     bar = tqdm(total=len(ids), desc=desc, unit="seq", disable=not progress)
@@ -249,7 +250,7 @@ def _greedy_texts(
             decoded = _decode_rows(model, tok, [ids[i] for i in batch], gen_kwargs,
                                    logprobs=False, stop_on_answer_line=stop_on_answer_line)
             for i, d in zip(batch, decoded, strict=True):
-                texts[i] = _decode_text(tok, d.ids)
+                texts[i] = decode_text(tok, d.ids)
             bar.update(len(batch))
     bar.close()
     return texts
@@ -262,4 +263,4 @@ def greedy_explanations(
     """Greedy explanation (text after the student prompt, cut at eos) for each question.
     template: the student's chat prompt template (prompts.student_prompt), None: plain format."""
     prompts = [student_prompt(q, template) for q in questions]
-    return _greedy_texts(model, tok, prompts, max_new_tokens, batch_size, progress, "greedy")
+    return greedy_texts(model, tok, prompts, max_new_tokens, batch_size, progress, "greedy")

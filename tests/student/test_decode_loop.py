@@ -137,11 +137,11 @@ def test_decode_dtype(tok, monkeypatch):
 def test_decode_copy_leaves_the_model_alone(tok):
     model = gqa_model(tok)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    twin = sampling._decode_model(model, "bf16")
+    twin = sampling.decode_model(model, "bf16")
     assert twin is not model and twin.dtype == torch.bfloat16 and model.dtype == torch.float32
     assert twin.lm_head.weight is twin.model.embed_tokens.weight  # still tied
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    assert sampling._decode_model(model, "fp32") is model
+    assert sampling.decode_model(model, "fp32") is model
     ids = [f"q{i}" for i in range(3)]
     kw = dict(k=2, temperature=0.7, max_new_tokens=12, batch_size=4, seed=0, dtype="bf16")
     assert sample_explanations(model, tok, ids, QUESTIONS[:3], **kw) == sample_explanations(
