@@ -97,6 +97,18 @@ def student_pair(ex) -> tuple[str, str]:
     return student_prompt(ex.question), student_target(ex.rationale, ex.answer)
 
 
+@pytest.fixture(scope="module")
+def tiny_student(tmp_path_factory):
+    """TINY_STUDENT built on 30 GSM8K pairs, loaded for inference: (model, tokenizer)."""
+    from elad_core.student import build_embedded_student, load_student
+    from elad_core.student.config import EmbeddedStudentConfig
+
+    texts = [p + t for p, t in map(student_pair, gsm8k_examples(30))]
+    path = build_embedded_student(texts, EmbeddedStudentConfig(**TINY_STUDENT),
+                                  tmp_path_factory.mktemp("s") / "embedded", seed=0)
+    return load_student(str(path))
+
+
 def read_artifacts(key: str) -> list:
     """The Prefect artifacts with `key` on the current API, newest first."""
     import asyncio

@@ -24,13 +24,8 @@ import torch
 from transformers.cache_utils import DynamicLayer
 
 from elad_core.student import decode_common
-from elad_core.student.decode_common import (
-    Decoded,
-    StopAfterAnswerLine,
-    cut_at_eos,
-    eos_ids,
-    left_pad,
-)
+from elad_core.student.decode_common import (Decoded, StopAfterAnswerLine, cut_at_eos, eos_ids,
+                                             left_pad)
 
 
 class SlabLayer(DynamicLayer):

@@ -25,13 +25,8 @@ from elad_core.explanations.answers import ANSWER_MARK, parse_answer
 from elad_core.explanations.prompt import student_prompt
 from elad_core.explanations.records import Sample
 from elad_core.student import decode_common
-from elad_core.student.decode_common import (
-    Decoded,
-    StopAfterAnswerLine,
-    cut_at_eos,
-    eos_ids,
-    left_pad,
-)
+from elad_core.student.decode_common import (Decoded, StopAfterAnswerLine, cut_at_eos, eos_ids,
+                                             left_pad)
 from elad_core.student.decode_loop import decode_loop, loop_supported
 
 

@@ -5,24 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_STUDENT, gsm8k_examples, student_pair
+from conftest import TINY_STUDENT, gsm8k_examples
 
 from elad_core.explanations.prompt import student_prompt
-from elad_core.student import build_embedded_student, load_student
-from elad_core.student.config import EmbeddedStudentConfig
 from elad_core.student.embeddings import question_embeddings
 
 
-@pytest.fixture(scope="module")
-def student(tmp_path_factory):
-    texts = [p + t for p, t in map(student_pair, gsm8k_examples(30))]
-    path = build_embedded_student(texts, EmbeddedStudentConfig(**TINY_STUDENT),
-                                  tmp_path_factory.mktemp("s") / "embedded", seed=0)
-    return load_student(str(path))
-
-
-def test_mean_pooled_last_hidden_layer(student):
-    model, tok = student
+def test_mean_pooled_last_hidden_layer(tiny_student):
+    model, tok = tiny_student
     questions = [e.question for e in gsm8k_examples(6)]
     x = question_embeddings(model, tok, questions, batch_size=4)
     assert x.shape == (6, TINY_STUDENT["hidden_size"]) and x.dtype == np.float32

@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from conftest import TINY_STUDENT, gsm8k_examples, student_pair
-
-from elad_core.student import build_embedded_student, load_student
-from elad_core.student.config import EmbeddedStudentConfig
+from conftest import gsm8k_examples
 
 
-@pytest.fixture(scope="module")
-def student(tmp_path_factory):
-    texts = [p + t for p, t in map(student_pair, gsm8k_examples(30))]
-    path = build_embedded_student(texts, EmbeddedStudentConfig(**TINY_STUDENT),
-                                  tmp_path_factory.mktemp("s") / "embedded", seed=0)
-    return load_student(str(path))
-
-
-def test_heldout_loss_passes_fewer_rows_where_the_logits_would_be_large(student, monkeypatch):
+def test_heldout_loss_in_fewer_rows_where_the_logits_would_be_large(tiny_student, monkeypatch):
     """The held-out loss is the same mean per target token whether a batch goes through in one
     forward pass or, capped by LOSS_LOGITS_FLOATS (a large vocabulary), in several."""
     from elad_core.student import evaluation
 
-    model, tok = student
+    model, tok = tiny_student
     examples = gsm8k_examples(8)
     rows = []
     forward = model.forward

@@ -16,15 +16,9 @@ from dataclasses import replace
 
 from elad_core.elad import prompts
 from elad_core.elad.annotators.cot import annotate_cot
-from elad_core.elad.annotators.dialogue import (
-    EXPLICIT_RULES,
-    PROTOCOL_IGNORED,
-    AnnotationRequest,
-    Dialogue,
-    label_answer,
-    read_full_solution,
-    read_solution,
-)
+from elad_core.elad.annotators.dialogue import (EXPLICIT_RULES, PROTOCOL_IGNORED, AnnotationRequest,
+                                                Dialogue, label_answer, read_full_solution,
+                                                read_solution)
 from elad_core.elad.annotators.verdicts import parse_chunk_reply, parse_verdict
 
 from elad_core.explanations.prompt import ANSWER_CUE, student_target

@@ -13,13 +13,8 @@ from dataclasses import replace
 from elad_core.elad import prompts
 from elad_core.elad.annotators.clear import judged_steps
 from elad_core.elad.annotators.cot import annotate_cot
-from elad_core.elad.annotators.dialogue import (
-    NO_JSON,
-    AnnotationRequest,
-    Dialogue,
-    label_answer,
-    read_full_solution,
-)
+from elad_core.elad.annotators.dialogue import (NO_JSON, AnnotationRequest, Dialogue, label_answer,
+                                                read_full_solution)
 
 from elad_core.explanations.prompt import ANSWER_CUE, student_target
 from elad_core.explanations.answers import parse_answer
