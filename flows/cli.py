@@ -30,8 +30,7 @@ from elad_core.elad.gsm8k import EMBEDDED
 from elad_core.errors import EladError
 from elad_core.evokd.config import EvoKDConfig
 from elad_core.teacher.config import OracleFaultConfig
-from flows.cli_errors import _OneLineErrors, _fail, _quiet_expected_errors
-from flows.cli_errors import _one_line  # noqa: F401  (imported from here: tests/teacher)
+from flows.cli_errors import OneLineErrors, fail, quiet_expected_errors
 from flows.cli_options import EVOKD, FAULTS, PLAN, RUN, config_option, with_options
 from flows.cli_report import print_evokd_summary, print_plan, print_run_summary
 from flows.watchdog import start_watchdog
@@ -40,7 +39,7 @@ _EMBEDDED = "/".join(f"'{name}'" for name in EMBEDDED)
 
 # plain click help (rich_markup_mode=None): an option's choices stay on one line, where rich's
 # table wraps a long <a|b|c> list mid-name
-app = typer.Typer(add_completion=False, no_args_is_help=True, cls=_OneLineErrors,
+app = typer.Typer(add_completion=False, no_args_is_help=True, cls=OneLineErrors,
                   rich_markup_mode=None,
                   help="Active distillation of an LLM teacher into a small student (ELAD).")
 err = Console(stderr=True)
@@ -65,14 +64,14 @@ def run(config: Optional[Path] = config_option("run"), *, overrides: dict[str, A
         # the pre-flight above ran before anything was written: the flow skips its copy
         summary, wall_s = _run_flow(active_distillation, cfg, checked=True)
     except EladError as exc:
-        _fail(exc, cfg and cfg.teacher)
+        fail(exc, cfg and cfg.teacher)
     print_run_summary(summary, cfg.run_dir, wall_s)
 
 
 def _run_flow(flow: Callable[..., Any], cfg: Any, **kwargs: Any) -> tuple[Any, float]:
     """`flow(cfg, **kwargs)`, a method's flow imported after start_watchdog, run from the CLI:
     (its result, wall seconds); the exception it ended with is raised."""
-    _quiet_expected_errors()  # after Prefect set its logging up (on import)
+    quiet_expected_errors()  # after Prefect set its logging up (on import)
 
     t0 = time.perf_counter()
     result = flow(cfg, return_state=True, **kwargs).result(raise_on_failure=False)
@@ -95,7 +94,7 @@ def plan(config: Optional[Path] = config_option("run"), *, overrides: dict[str, 
         history = read_history(cfg.run_dir)
         rows = estimate_rounds(cfg, estimator_for(cfg.teacher, questions), len(questions), history)
     except EladError as exc:
-        _fail(exc)
+        fail(exc)
     print_plan(cfg, history, rows)
 
 
@@ -125,9 +124,9 @@ def teacher_server(
         if api_key_env and not key:
             raise EladError(f"--api-key-env: environment variable {api_key_env} is not set")
     except ValueError as exc:
-        _fail(EladError(f"fault options: {exc}"))
+        fail(EladError(f"fault options: {exc}"))
     except EladError as exc:
-        _fail(exc)
+        fail(exc)
     err.print(f"oracle teacher on http://{host}:{port}/v1 ({len(examples)} questions; test double)")
     serve_forever(OracleJudge(examples), host, port, faults, request_log, api_key=key)
 
@@ -146,7 +145,7 @@ def arithmetic_task(
     from elad_core.synthetic.arithmetic import write_dataset
 
     if pool < 1 or test < 1:
-        _fail(EladError("--pool and --test must be at least 1"))
+        fail(EladError("--pool and --test must be at least 1"))
     paths = write_dataset(out, {"train": pool, "test": test}, seed=seed)
     for split, path in paths.items():
         err.print(f"{split}: {path}")
@@ -167,7 +166,7 @@ def deploy(
             err.print(line)
         prefect_deploy(prefect_file or PREFECT_FILE, name)
     except EladError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @app.command()
@@ -183,7 +182,7 @@ def serve(
     try:
         serve_flow(load_config(config), name, cron, limit=limit)
     except EladError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @app.command()
@@ -204,7 +203,7 @@ def evokd(config: Optional[Path] = config_option("EvoKD"), *,
 
         summary, wall_s = _run_flow(evokd_distillation, cfg)
     except EladError as exc:
-        _fail(exc, cfg and cfg.teacher)
+        fail(exc, cfg and cfg.teacher)
     print_evokd_summary(summary, cfg.run_dir, wall_s)
 
 

@@ -15,7 +15,7 @@ from typer.core import TyperGroup
 from elad_core.errors import EladError, TransientTeacherError
 
 
-class _OneLineErrors(TyperGroup):
+class OneLineErrors(TyperGroup):
     """A usage error (unknown option or command, bad or unknown value) ends with one line on
     stderr and its exit code (2), like the CLI's other input errors, instead of a usage block
     and a boxed message."""
@@ -43,12 +43,12 @@ class _OneLineErrors(TyperGroup):
 
 
 
-def _fail(exc: Exception, teacher: Any = None) -> None:
+def fail(exc: Exception, teacher: Any = None) -> None:
     """End with one line on stderr, `error: <what went wrong and what to change>`, exit 2.
 
     teacher: the run's TeacherConfig; a TransientTeacherError is then a batch whose
     retries are spent, and the line says so and that a rerun resumes."""
-    typer.secho(f"error: {_one_line(exc, teacher)}", fg=typer.colors.RED, err=True)
+    typer.secho(f"error: {one_line_error(exc, teacher)}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=2)
 
 
@@ -57,7 +57,7 @@ _BATCH_FAILED = re.compile(r"(\d+) of (\d+) teacher requests failed transiently 
                            r"\(first: (.*)\); retry the batch")
 
 
-def _one_line(exc: Exception, teacher: Any = None) -> str:
+def one_line_error(exc: Exception, teacher: Any = None) -> str:
     """The message of `exc` on one line; for a teacher batch whose retries are spent (a
     TransientTeacherError reaching the CLI): the first request's failure (endpoint, cause,
     setting to change: elad_core.teacher.client), how many failed after how many attempts,
@@ -83,7 +83,7 @@ class _NoTracebackForEladErrors(logging.Filter):
         return True
 
 
-def _quiet_expected_errors() -> None:
+def quiet_expected_errors() -> None:
     """Install _NoTracebackForEladErrors on the handlers that print (root's, Prefect's)."""
     for name in ("", "prefect", "prefect.flow_runs", "prefect.task_runs"):
         for handler in logging.getLogger(name).handlers:

@@ -69,6 +69,10 @@ def test_a_local_openai_style_server_needs_no_key(monkeypatch):
 def test_a_fixed_timeout_cuts_a_slow_server_off_with_a_line_naming_the_setting(
         slow_oracle, examples):
     client = TeacherClient("openai/oracle", api_base=slow_oracle.api_base, timeout_s=0.5)
+    # the first call of a process pays litellm's lazy imports: not part of the timeout
+    with pytest.raises(TransientTeacherError):
+        warm = TeacherClient("openai/oracle", api_base=f"http://127.0.0.1:{closed_port()}/v1")
+        asyncio.run(warm.chat([{"role": "user", "content": "hi"}]))
     t0 = time.monotonic()
     with pytest.raises(TransientTeacherError) as caught:
         asyncio.run(client.chat(prompts.cot_messages(examples[0].question)))
@@ -130,14 +134,14 @@ def test_a_timed_out_request_is_not_delivered(examples, tmp_path):
 
 
 def test_the_cli_line_of_a_batch_whose_retries_are_spent():
-    from flows.cli import _one_line
+    from flows.cli_errors import one_line_error
 
     first = ("teacher openai/m at http://127.0.0.1:9/v1: connection refused: no server listens "
              "there; start it, or check teacher.api_base (--teacher-api-base)")
     exc = TransientTeacherError(f"4 of 4 teacher requests failed transiently (first: {first}); "
                                 "retry the batch")
-    line = _one_line(exc, TeacherConfig(retries=2))
+    line = one_line_error(exc, TeacherConfig(retries=2))
     assert line == (f"{first} (4 of 4 requests of a teacher batch still failing after 3 "
                     "attempt(s), teacher.retries 2); the same command resumes the run, paying "
                     "nothing already received")
-    assert _one_line(ValueError("a\n  b")) == "a b"  # any other error: its message, one line
+    assert one_line_error(ValueError("a\n  b")) == "a b"  # any other error: its message, one line
